@@ -1,0 +1,271 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// userAgent is the form Discord requires of bots.
+const userAgent = "DiscordBot (https://github.com/reportbot/reportbot, 1.0)"
+
+// REST is a small client of Discord's REST API at DISCORD_API_URL. The bot uses its
+// own rather than discordgo's because every call must honour its context: an
+// interaction callback may not wait on a rate limit past Discord's 3-second deadline,
+// and discordgo's rate limiter sleeps without one. Payloads are discordgo's types.
+type REST struct {
+	base  string
+	token string
+	appID string
+	hc    *http.Client
+}
+
+// NewREST returns a client of the API at base (e.g. https://discord.com/api/v10)
+// authenticating with the bot token.
+func NewREST(base, token, appID string, hc *http.Client) *REST {
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &REST{base: strings.TrimRight(base, "/"), token: token, appID: appID, hc: hc}
+}
+
+// APIError is an error answer of Discord.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Code         int
+	Message      string
+	// RetryAfter is set on 429 answers.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("discord %s %s: HTTP %d (code %d): %s", e.Method, e.Path, e.Status, e.Code, e.Message)
+}
+
+// IsCode reports whether err is a Discord answer with JSON error code code.
+func IsCode(err error, code int) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == code
+}
+
+// Respond answers an interaction through the callback endpoint (gateway mode).
+func (r *REST) Respond(ctx context.Context, id, token string, resp *discordgo.InteractionResponse) error {
+	return r.do(ctx, http.MethodPost, "/interactions/"+id+"/"+token+"/callback", false, callbackBody(withNoMentions(resp)), nil, nil)
+}
+
+// EditResponse edits the original response of the interaction with token.
+func (r *REST) EditResponse(ctx context.Context, token string, edit *discordgo.WebhookEdit) error {
+	edit.AllowedMentions = noMentions()
+	return r.do(ctx, http.MethodPatch, "/webhooks/"+r.appID+"/"+token+"/messages/@original", false, edit, edit.Files, nil)
+}
+
+// BulkOverwrite replaces the application's commands, globally when guildID is empty.
+func (r *REST) BulkOverwrite(ctx context.Context, guildID string, cmds []*discordgo.ApplicationCommand) error {
+	path := "/applications/" + r.appID + "/commands"
+	if guildID != "" {
+		path = "/applications/" + r.appID + "/guilds/" + guildID + "/commands"
+	}
+	body := make([]commandBody, 0, len(cmds))
+	for _, c := range cmds {
+		body = append(body, commandBody{ApplicationCommand: c, DefaultMemberPermissions: c.DefaultMemberPermissions})
+	}
+	return r.do(ctx, http.MethodPut, path, true, body, nil, nil)
+}
+
+// commandBody writes default_member_permissions as a number, as Discord's OpenAPI
+// document has it; discordgo writes a string (which Discord's API also takes).
+type commandBody struct {
+	*discordgo.ApplicationCommand
+	DefaultMemberPermissions *int64 `json:"default_member_permissions,omitempty"`
+}
+
+func noMentions() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+}
+
+// do sends one request. It retries 429s and 5xx answers only while the context's
+// deadline leaves room for the wait; otherwise the error is returned at once.
+func (r *REST) do(ctx context.Context, method, path string, auth bool, body any, files []*discordgo.File, out any) error {
+	payload, contentType, err := encode(body, files)
+	if err != nil {
+		return fmt.Errorf("discord %s %s: encoding: %w", method, path, err)
+	}
+	for attempt := 0; ; attempt++ {
+		err := r.send(ctx, method, path, auth, payload, contentType, out)
+		var e *APIError
+		if !errors.As(err, &e) || attempt >= 3 {
+			return err
+		}
+		var wait time.Duration
+		switch {
+		case e.Status == http.StatusTooManyRequests:
+			wait = e.RetryAfter
+		case e.Status >= 500:
+			wait = time.Duration(250<<attempt) * time.Millisecond
+		default:
+			return err
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+100*time.Millisecond {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+func (r *REST) send(ctx context.Context, method, path string, auth bool, payload []byte, contentType string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("discord %s %s: %w", method, redact(path), err)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Content-Type", contentType)
+	if auth {
+		req.Header.Set("Authorization", "Bot "+r.token)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		// The URL of an interaction route holds its token: never let it reach a log.
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) {
+			err = ue.Unwrap()
+		}
+		return fmt.Errorf("discord %s %s: %w", method, redact(path), err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("discord %s %s: reading the answer: %w", method, redact(path), err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &APIError{Method: method, Path: redact(path), Status: resp.StatusCode}
+		var body struct {
+			Code       int     `json:"code"`
+			Message    string  `json:"message"`
+			RetryAfter float64 `json:"retry_after"`
+		}
+		if json.Unmarshal(raw, &body) == nil {
+			e.Code, e.Message = body.Code, body.Message
+			e.RetryAfter = time.Duration(body.RetryAfter * float64(time.Second))
+		}
+		if s, err := strconv.ParseFloat(resp.Header.Get("Retry-After"), 64); err == nil && e.RetryAfter == 0 {
+			e.RetryAfter = time.Duration(s * float64(time.Second))
+		}
+		return e
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("discord %s %s: decoding the answer: %w", method, redact(path), err)
+		}
+	}
+	return nil
+}
+
+// redact hides the token segment of interaction and webhook routes.
+func redact(path string) string {
+	parts := strings.Split(path, "/")
+	if len(parts) > 3 && (parts[1] == "interactions" || parts[1] == "webhooks") {
+		parts[3] = "…"
+	}
+	return strings.Join(parts, "/")
+}
+
+// encode writes body as JSON, or as multipart with payload_json and files[n] when
+// there are files.
+func encode(body any, files []*discordgo.File) ([]byte, string, error) {
+	js, err := json.Marshal(body)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(files) == 0 {
+		return js, "application/json", nil
+	}
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="payload_json"`)
+	h.Set("Content-Type", "application/json")
+	p, err := w.CreatePart(h)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := p.Write(js); err != nil {
+		return nil, "", err
+	}
+	for i, f := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="files[%d]"; filename="%s"`, i, quoteEscaper.Replace(f.Name)))
+		ct := f.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		h.Set("Content-Type", ct)
+		p, err := w.CreatePart(h)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := io.Copy(p, f.Reader); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"", "\r", "", "\n", "")
+
+// callbackBody is the JSON Discord expects for an interaction response. discordgo's
+// InteractionResponseData always writes tts, content, components and embeds, even
+// empty; the document does not allow a null components or embeds, so empty fields are
+// left out here.
+func callbackBody(resp *discordgo.InteractionResponse) any {
+	if resp.Data == nil {
+		return resp
+	}
+	d := resp.Data
+	m := map[string]any{}
+	if d.Content != "" {
+		m["content"] = d.Content
+	}
+	if d.Components != nil {
+		m["components"] = d.Components
+	}
+	if d.Embeds != nil {
+		m["embeds"] = d.Embeds
+	}
+	if d.AllowedMentions != nil {
+		m["allowed_mentions"] = d.AllowedMentions
+	}
+	if d.Flags != 0 {
+		m["flags"] = d.Flags
+	}
+	if d.Choices != nil {
+		m["choices"] = d.Choices
+	}
+	if d.CustomID != "" {
+		m["custom_id"] = d.CustomID
+	}
+	if d.Title != "" {
+		m["title"] = d.Title
+	}
+	return map[string]any{"type": resp.Type, "data": m}
+}

@@ -1,0 +1,137 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/reportbot/reportbot/bot/discordtest"
+)
+
+// acknowledged returns an interaction the fake has seen answered, so its original
+// response can be edited.
+func acknowledged(t *testing.T, d *discordtest.Server) *discordgo.Interaction {
+	t.Helper()
+	i := d.NewInteraction(discordgo.InteractionApplicationCommand, "910000000000000001", "910000000000000002",
+		&discordgo.User{ID: "110000000000000001", Username: "alice"}, 0, map[string]any{"id": "1", "name": "report", "type": 1})
+	// A bare endpoint that defers, as the bot does, so the fake records the answer.
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"type":5,"data":{"flags":64}}`)
+	}))
+	defer endpoint.Close()
+	if _, status, err := d.Post(context.Background(), endpoint.URL, discordtest.NewSigner(), i); err != nil || status != 200 {
+		t.Fatalf("acknowledging: %d, %v", status, err)
+	}
+	return i
+}
+
+func TestRESTRateLimitsRespectTheDeadline(t *testing.T) {
+	d := discordtest.New(t, discordtest.Options{})
+	rest := NewREST(d.URL, d.BotToken, d.AppID, nil)
+	i := acknowledged(t, d)
+	text := "hello"
+	edit := func(timeout time.Duration) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		start := time.Now()
+		err := rest.EditResponse(ctx, i.Token, &discordgo.WebhookEdit{Content: &text})
+		return time.Since(start), err
+	}
+
+	t.Run("a wait past the deadline is not slept", func(t *testing.T) {
+		d.RateLimitNext(http.MethodPatch, "/webhooks/", 1, 5*time.Second, false)
+		took, err := edit(answerWithin)
+		var api *APIError
+		if !errors.As(err, &api) || api.Status != http.StatusTooManyRequests || api.RetryAfter < 4*time.Second {
+			t.Fatalf("got %v; want the 429 with its retry-after", err)
+		}
+		if took > 500*time.Millisecond {
+			t.Fatalf("took %s: it waited on a limit it could not outlast", took)
+		}
+	})
+	t.Run("a short wait within the deadline is retried", func(t *testing.T) {
+		d.RateLimitNext(http.MethodPatch, "/webhooks/", 1, 200*time.Millisecond, false)
+		took, err := edit(answerWithin)
+		if err != nil || took < 200*time.Millisecond {
+			t.Fatalf("got %v after %s; want success after waiting the 200 ms", err, took)
+		}
+	})
+	t.Run("server errors are retried within the deadline", func(t *testing.T) {
+		d.FailNext(http.MethodPatch, "/webhooks/", 2, http.StatusBadGateway)
+		if _, err := edit(answerWithin); err != nil {
+			t.Fatalf("got %v; want success on the third try", err)
+		}
+	})
+	t.Run("client errors are not retried", func(t *testing.T) {
+		d.FailNext(http.MethodPatch, "/webhooks/", 1, http.StatusForbidden)
+		before := len(d.Calls())
+		if _, err := edit(answerWithin); err == nil {
+			t.Fatal("want the 403")
+		}
+		if n := len(d.Calls()) - before; n != 1 {
+			t.Fatalf("%d requests for a 403, want 1", n)
+		}
+	})
+}
+
+func TestRESTErrorsHideTokens(t *testing.T) {
+	rest := NewREST("http://127.0.0.1:1/api/v10", "bot-secret", "1", nil)
+	err := rest.EditResponse(context.Background(), "interaction-secret", &discordgo.WebhookEdit{})
+	if err == nil || strings.Contains(err.Error(), "interaction-secret") || strings.Contains(err.Error(), "bot-secret") {
+		t.Fatalf("got %v; want an error without the tokens", err)
+	}
+	if !strings.Contains(err.Error(), "/webhooks/1/…/messages/@original") {
+		t.Fatalf("got %v; want the route with the token elided", err)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	s := discordtest.NewSigner()
+	b := &Bot{publicKey: s.PublicKey()}
+	body := []byte(`{"type":1}`)
+	now := time.Now()
+	sign := func(ts time.Time, body []byte) (string, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://x", nil)
+		s.Sign(req, body, ts)
+		return req.Header.Get("X-Signature-Ed25519"), req.Header.Get("X-Signature-Timestamp")
+	}
+	good, ts := sign(now, body)
+	old, oldTS := sign(now.Add(-maxClockSkew-time.Second), body)
+	tests := []struct {
+		name    string
+		sig, ts string
+		body    []byte
+		want    bool
+	}{
+		{"valid", good, ts, body, true},
+		{"other body", good, ts, []byte(`{"type":2}`), false},
+		{"other timestamp", good, oldTS, body, false},
+		{"too old", old, oldTS, body, false},
+		{"not hex", "zz" + good[2:], ts, body, false},
+		{"short", good[:10], ts, body, false},
+		{"no timestamp", good, "", body, false},
+		{"garbage timestamp", good, "soon", body, false},
+	}
+	for _, tt := range tests {
+		if got := b.verify(tt.sig, tt.ts, tt.body, now); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRebase(t *testing.T) {
+	rt := rebase{from: discordgo.EndpointAPI, to: "http://127.0.0.1:9/api/v10/"}
+	req, _ := http.NewRequest(http.MethodGet, discordgo.EndpointGatewayBot, nil)
+	_, err := rt.RoundTrip(req) // nothing listens on port 9: the error names where it went
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:9") {
+		t.Fatalf("got %v; want a request to the rebased address", err)
+	}
+}

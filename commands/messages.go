@@ -1,0 +1,278 @@
+package commands
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/reporting"
+)
+
+// Everything a person reads comes from this file, so the wording can be reviewed in
+// one place (and is pinned by testdata/messages.golden).
+
+func msgInternal(ref string) string {
+	return fmt.Sprintf("Something went wrong on our side (ref `%s`). Try again in a minute; if it keeps happening, give a moderator the ref.", ref)
+}
+
+const (
+	msgGuildOnly       = "Reports can only be made in a server."
+	msgNotAdmin        = "Only members with the **Manage Server** permission can change the report settings."
+	msgSelf            = "You can't report yourself."
+	msgBot             = "Bots can't be reported."
+	msgNotYours        = "This isn't your report; only the person who started it can use it."
+	msgExpired         = "This form has expired. Start again with `/report player`."
+	msgForgedReason    = "That reason isn't on this server's list (an admin may have just changed it). Open the form again and pick one from the list."
+	msgReporterUnknown = "Your Discord account isn't linked to a RallyHere player, so the report can't say who sent it. Link Discord in the game's account settings, then try again."
+	msgReasonsReset    = "The reason list is back to the defaults."
+)
+
+func msgUnknownInteraction() string {
+	return "I don't recognise that button or form; it may be from an older version of the bot. Start again with `/report`."
+}
+
+func msgGameOff(g reporting.Game) string {
+	return fmt.Sprintf("This bot isn't set up to report %s players. Ask whoever runs the bot.", g.Title())
+}
+
+func msgNoReasons(g reporting.Game) string {
+	return fmt.Sprintf("This server has no report reasons for %s yet. An admin can add one with `/report-config reason-add`.", g.Title())
+}
+
+func msgBadInput(e *reporting.InputError) string {
+	switch e.Field {
+	case inputPlayer:
+		return fmt.Sprintf("I can't look that player up: %s. Give their in-game name or their player ID.", e.Problem)
+	case inputDescription:
+		return fmt.Sprintf("Your description is too long: %s.", e.Problem)
+	case inputMatch:
+		return fmt.Sprintf("That match ID isn't valid: %s.", e.Problem)
+	case inputEvidence:
+		return fmt.Sprintf("Those files can't be attached: %s.", e.Problem)
+	}
+	return fmt.Sprintf("The %s isn't valid: %s.", e.Field, e.Problem)
+}
+
+func msgLimited(d reporting.Decision, now time.Time) string {
+	at := now.Add(d.RetryAfter)
+	switch d.Scope {
+	case reporting.LimitBarred:
+		if d.RetryAfter <= 0 {
+			return "A moderator has barred you from reporting in this server."
+		}
+		return fmt.Sprintf("A moderator has barred you from reporting in this server until %s.", stamp(at, "f"))
+	case reporting.LimitDuplicate:
+		return fmt.Sprintf("You already reported this player in the last 24 hours. You can report them again %s.", stamp(at, "R"))
+	case reporting.LimitGlobal:
+		return fmt.Sprintf("You've reached the limit of %s across all servers. You can report again %s.", rate(d.Limit), stamp(at, "R"))
+	}
+	return fmt.Sprintf("You've reached this server's limit of %s. You can report again %s.", rate(d.Limit), stamp(at, "R"))
+}
+
+func msgTargetNotLinked(t reporting.Target) string {
+	return fmt.Sprintf("%s hasn't linked Discord to a game account, so I can't tell which player they are. Use `/report player` with their in-game name instead.", who(t))
+}
+
+func msgPlayerNotFound(t reporting.Target) string {
+	if t.Kind == reporting.TargetUUID {
+		return fmt.Sprintf("RallyHere has no player with the ID `%s`. Check the ID and try again.", t.Value)
+	}
+	return fmt.Sprintf("No RallyHere player is named “%s”. Check the spelling (names are case-sensitive) or use their player ID.", escape(t.Value))
+}
+
+func msgAmbiguous(name string, n int) string {
+	return fmt.Sprintf("%d players are named “%s”. Pick the one you mean:", n, escape(name))
+}
+
+func msgSending(t reporting.Target) string {
+	return fmt.Sprintf("Sending your report about %s…", who(t))
+}
+
+func msgDelivered(r *reporting.Report) string {
+	return fmt.Sprintf("✅ Your report about %s was sent to %s.\n%s report ID: `%s` · our reference: `%s`",
+		who(r.Target), r.Game.Title(), r.Game.Title(), r.UpstreamID, r.ID)
+}
+
+// msgUpstream explains an upstream refusal of a report or lookup. ref is given for the
+// faults the reporter cannot fix.
+func msgUpstream(f reporting.Fault, ref string, now time.Time) string {
+	switch f.Kind {
+	case reporting.FaultUnavailable:
+		return "RallyHere isn't answering right now, so your report wasn't sent and didn't count against your limit. Try again in a few minutes."
+	case reporting.FaultBusy:
+		when := "in a few minutes"
+		if f.RetryAfter > 0 {
+			when = stamp(now.Add(f.RetryAfter), "R")
+		}
+		return fmt.Sprintf("RallyHere is getting too many requests, so your report wasn't sent and didn't count against your limit. Try again %s.", when)
+	case reporting.FaultInvalid:
+		return fmt.Sprintf("RallyHere refused the report: %s. Nothing was filed and it didn't count against your limit.", escape(f.Detail))
+	case reporting.FaultTargetGone:
+		return "RallyHere says that player doesn't exist (any more), so nothing was filed. Check the name or ID and try again."
+	case reporting.FaultNoSource:
+		return fmt.Sprintf("RallyHere refused the report because it didn't say who sent it. This is a set-up problem with the bot, not with your report (ref `%s`); tell the bot's operator.", ref)
+	case reporting.FaultPermissions:
+		return fmt.Sprintf("RallyHere refused the report: the bot's game credentials aren't allowed to file reports. The bot's operator has to fix this (ref `%s`).", ref)
+	case reporting.FaultCredentials:
+		return fmt.Sprintf("RallyHere didn't accept the bot's credentials. The bot's operator has to fix this (ref `%s`).", ref)
+	}
+	return msgInternal(ref)
+}
+
+// Settings messages.
+
+func msgReasonAdded(r reporting.Reason, count int) string {
+	return fmt.Sprintf("Added **%s** (%s). This server now has %d reasons.", escape(r.Label), mappings(r), count)
+}
+
+func msgReasonRemoved(label string, count int) string {
+	return fmt.Sprintf("Removed **%s**. This server now has %d reasons.", escape(label), count)
+}
+
+func msgNoSuchReason(key string) string {
+	return fmt.Sprintf("This server has no reason “%s”. `/report-config reasons` lists them.", escape(key))
+}
+
+func msgReasonExists(label string) string {
+	return fmt.Sprintf("This server already has a reason called **%s**.", escape(label))
+}
+
+func msgTooManyReasons() string {
+	return fmt.Sprintf("This server already has %d reasons, the most a list can offer. Remove one first.", reporting.MaxReasons)
+}
+
+func msgReasons(list []reporting.Reason) string {
+	if len(list) == 0 {
+		return "This server has no reasons. Add one with `/report-config reason-add`, or `/report-config reason-reset` for the defaults."
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Report reasons** (%d of %d)\n", len(list), reporting.MaxReasons)
+	for _, r := range list {
+		fmt.Fprintf(&b, "• **%s** — %s\n", escape(r.Label), mappings(r))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// ShowView is what /report-config show presents.
+type ShowView struct {
+	Settings  reporting.Settings
+	Games     []reporting.Game // games the operator configured
+	MaxLimit  config.Rate
+	Transport string
+}
+
+func msgShow(v ShowView) string {
+	var b strings.Builder
+	b.WriteString("**Report settings for this server**\n")
+	var games []string
+	for _, g := range v.Games {
+		games = append(games, g.Title())
+	}
+	if len(games) == 0 {
+		games = []string{"none (the operator configured no game)"}
+	}
+	fmt.Fprintf(&b, "Games: %s\n", strings.Join(games, ", "))
+	source := "set by an admin"
+	if !v.Settings.LimitSet {
+		source = "the bot's default"
+	}
+	fmt.Fprintf(&b, "Limit per member: %s (%s; the bot allows at most %s)\n", rate(v.Settings.Limit), source, rate(v.MaxLimit))
+	b.WriteString(msgReasons(v.Settings.Reasons))
+	return b.String()
+}
+
+// Formatting helpers.
+
+// who shows a reported player: a member as a mention (which pings nobody: every
+// message sets allowed_mentions to none), an id as code, a name as typed.
+func who(t reporting.Target) string {
+	switch t.Kind {
+	case reporting.TargetMember:
+		return "<@" + t.Value + ">"
+	case reporting.TargetUUID:
+		return "`" + t.Value + "`"
+	}
+	return escape(t.String())
+}
+
+func mappings(r reporting.Reason) string {
+	var parts []string
+	if r.RallyHere != "" {
+		parts = append(parts, "RallyHere: `"+r.RallyHere+"`")
+	}
+	if r.Destiny != nil {
+		parts = append(parts, "Destiny 2: "+r.Destiny.Label)
+	}
+	if len(parts) == 0 {
+		return "no game"
+	}
+	return strings.Join(parts, " · ")
+}
+
+// stamp is a Discord timestamp, shown in each reader's own time zone; style R is
+// relative ("in 5 minutes"), f is date and time.
+func stamp(t time.Time, style string) string {
+	sec := t.Unix()
+	if t.Nanosecond() > 0 {
+		sec++ // never tell someone a moment that is still too early
+	}
+	return fmt.Sprintf("<t:%d:%s>", sec, style)
+}
+
+func rate(r config.Rate) string {
+	n := "reports"
+	if r.Count == 1 {
+		n = "report"
+	}
+	// "per day" and "per hour" read better than "per 1 day".
+	return fmt.Sprintf("%d %s per %s", r.Count, n, strings.TrimPrefix(humanDuration(r.Per), "1 "))
+}
+
+// humanDuration writes d in words: "10 minutes", "24 hours", "1 day 12 hours".
+func humanDuration(d time.Duration) string {
+	units := []struct {
+		size time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+	var parts []string
+	for _, u := range units {
+		if n := d / u.size; n > 0 {
+			s := fmt.Sprintf("%d %s", n, u.name)
+			if n > 1 {
+				s += "s"
+			}
+			parts = append(parts, s)
+			d -= n * u.size
+		}
+	}
+	if len(parts) == 0 {
+		return "0 seconds"
+	}
+	return strings.Join(parts, " ")
+}
+
+// escape neutralises Discord markdown in text people typed, so a name or label is
+// shown as written.
+func escape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\*_~`|>#-[]()<:@", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var refEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// newRef returns a short id that ties what a person is told to the log line with the
+// real error.
+func newRef() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return refEncoding.EncodeToString(b[:])
+}

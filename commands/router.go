@@ -1,0 +1,218 @@
+// Package commands turns Discord interactions into calls on package reporting and
+// renders the answers. Handlers are plain functions of an interaction to a Response:
+// what to answer within Discord's three seconds, and optionally work to do once that
+// answer is out (edits of the original response through the Discord interface). Only
+// package bot touches the Discord session; everything here is testable without one.
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/reportbot/reportbot/reporting"
+)
+
+// Response is a handler's answer. Reply is sent at once (as the HTTP answer or the
+// interaction callback); Then, when set, runs after Reply has been delivered.
+type Response struct {
+	Reply *discordgo.InteractionResponse
+	Then  func(ctx context.Context)
+}
+
+// Discord is what handlers need of Discord's REST API after they answered.
+type Discord interface {
+	// EditResponse edits the original response of the interaction with token.
+	EditResponse(ctx context.Context, token string, edit *discordgo.WebhookEdit) error
+}
+
+// Router dispatches interactions to handlers.
+type Router struct {
+	svc     *reporting.Service
+	discord Discord
+	log     zerolog.Logger
+	now     func() time.Time
+	metrics *prometheus.CounterVec
+}
+
+// Options configure a Router.
+type Options struct {
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// NewRouter returns a router filing reports through svc.
+func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	reg := o.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reportbot_interactions_total",
+		Help: "Interactions handled, by type and name (command, or custom_id kind).",
+	}, []string{"type", "name"})
+	reg.MustRegister(m)
+	return &Router{svc: svc, discord: discord, log: o.Logger, now: now, metrics: m}
+}
+
+// call is one interaction being handled: the interaction, its logger, and the
+// invoking user.
+type call struct {
+	*Router
+	i    *discordgo.Interaction
+	log  zerolog.Logger
+	user *discordgo.User
+}
+
+// Handle answers one interaction.
+func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) Response {
+	c := &call{Router: r, i: i, user: invoker(i)}
+	lc := r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID)
+	if c.user != nil {
+		lc = lc.Str("user_id", c.user.ID)
+	}
+	c.log = lc.Logger()
+
+	switch i.Type {
+	case discordgo.InteractionPing:
+		r.metrics.WithLabelValues("ping", "").Inc()
+		return Response{Reply: &discordgo.InteractionResponse{Type: discordgo.InteractionResponsePong}}
+	case discordgo.InteractionApplicationCommand:
+		data := i.ApplicationCommandData()
+		r.metrics.WithLabelValues("command", data.Name).Inc()
+		if i.GuildID == "" || i.Member == nil {
+			return reply(msgGuildOnly)
+		}
+		switch data.Name {
+		case cmdReport:
+			return c.reportCommand(ctx, data)
+		case cmdReportUser:
+			return c.reportUserCommand(ctx, data)
+		case cmdConfig:
+			return c.configCommand(ctx, data)
+		}
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		data := i.ApplicationCommandData()
+		r.metrics.WithLabelValues("autocomplete", data.Name).Inc()
+		if i.GuildID != "" && data.Name == cmdConfig {
+			return c.configAutocomplete(ctx, data)
+		}
+		return choices(nil)
+	case discordgo.InteractionModalSubmit:
+		data := i.ModalSubmitData()
+		id, err := ParseCustomID(data.CustomID)
+		r.metrics.WithLabelValues("modal", id.Kind).Inc()
+		if err != nil || i.GuildID == "" || i.Member == nil {
+			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown modal")
+			return reply(msgUnknownInteraction())
+		}
+		if id.Kind == kindReport {
+			return c.reportModal(ctx, id, data)
+		}
+	case discordgo.InteractionMessageComponent:
+		data := i.MessageComponentData()
+		id, err := ParseCustomID(data.CustomID)
+		r.metrics.WithLabelValues("component", id.Kind).Inc()
+		if err != nil || i.GuildID == "" || i.Member == nil {
+			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown component")
+			return reply(msgUnknownInteraction())
+		}
+		if id.Kind == kindPlayer {
+			return c.pickPlayer(ctx, data)
+		}
+	}
+	c.log.Warn().Int("type", int(i.Type)).Msg("unhandled interaction")
+	return reply(msgUnknownInteraction())
+}
+
+func invoker(i *discordgo.Interaction) *discordgo.User {
+	if i.Member != nil && i.Member.User != nil {
+		return i.Member.User
+	}
+	return i.User
+}
+
+// withReport is c with report_id on its log lines.
+func (c *call) withReport(id string) *call {
+	cc := *c
+	cc.log = c.log.With().Str("report_id", id).Logger()
+	return &cc
+}
+
+// fail logs err with a new ref and returns the message that shows the ref.
+func (c *call) fail(err error, what string) string {
+	ref := newRef()
+	c.log.Error().Err(err).Str("ref", ref).Msg(what)
+	return msgInternal(ref)
+}
+
+// edit replaces the original response's content and components.
+func (c *call) edit(ctx context.Context, content string, components []discordgo.MessageComponent) {
+	if components == nil {
+		components = []discordgo.MessageComponent{}
+	}
+	err := c.discord.EditResponse(ctx, c.i.Token, &discordgo.WebhookEdit{
+		Content:         &content,
+		Components:      &components,
+		AllowedMentions: noMentions(),
+	})
+	if err != nil {
+		c.log.Error().Err(err).Msg("editing the response")
+	}
+}
+
+// noMentions is the allowed_mentions of every message the bot sends: nobody, no role,
+// no @everyone is ever pinged by a report.
+func noMentions() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+}
+
+// reply is an ephemeral message answered at once.
+func reply(content string) Response {
+	return Response{Reply: &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{
+			Content:         content,
+			Flags:           discordgo.MessageFlagsEphemeral,
+			AllowedMentions: noMentions(),
+		},
+	}}
+}
+
+// deferred acknowledges with an ephemeral "thinking…" and runs then afterwards.
+func deferred(then func(ctx context.Context)) Response {
+	return Response{
+		Reply: &discordgo.InteractionResponse{
+			Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
+			Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral},
+		},
+		Then: then,
+	}
+}
+
+func choices(list []*discordgo.ApplicationCommandOptionChoice) Response {
+	if list == nil {
+		list = []*discordgo.ApplicationCommandOptionChoice{}
+	}
+	return Response{Reply: &discordgo.InteractionResponse{
+		Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+		Data: &discordgo.InteractionResponseData{Choices: list},
+	}}
+}
+
+// inputError returns the InputError in err, if any.
+func inputError(err error) (*reporting.InputError, bool) {
+	var ie *reporting.InputError
+	ok := errors.As(err, &ie)
+	return ie, ok
+}

@@ -1,0 +1,113 @@
+// Command reportbot is a Discord bot that lets players report the players they met in
+// a match and forwards each report to the game publisher's report API. See README.md
+// for how to run it; every setting is an environment variable (.env.example).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/bwmarrin/discordgo"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/reportbot/reportbot/bot"
+	"github.com/reportbot/reportbot/commands"
+	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/reporting"
+	"github.com/reportbot/reportbot/reporting/rallyhere"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "reportbot:", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the bot from the environment and runs it until ctx ends.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	discordgo.Logger = bot.DiscordgoLogger(log)
+
+	rdb, closeStore, err := openRedis(ctx, cfg.RedisURL, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	opts := reporting.Options{
+		DefaultLimit: cfg.ReportLimit, MaxLimit: cfg.ReportLimitMax, GlobalLimit: cfg.ReportLimitGlobal,
+		Retention: cfg.Retention,
+		Logger:    log, Registerer: reg,
+	}
+	if rh := cfg.RallyHere; rh != nil {
+		opts.RallyHere = rallyhere.New(rh.APIURL, rh.ClientID, rh.ClientSecret,
+			rallyhere.Options{Observe: reporting.UpstreamObserver(reg, "rallyhere")})
+		opts.RallyHereFallback = rh.FallbackSourcePlayer
+	} else {
+		log.Warn().Msg("RallyHere is not configured (RALLYHERE_API_URL, _CLIENT_ID, _CLIENT_SECRET): /report player is off")
+	}
+	svc := reporting.NewService(rdb, opts)
+
+	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, nil)
+	router := commands.NewRouter(svc, rest, commands.Options{Logger: log, Registerer: reg})
+	b := bot.New(bot.Options{
+		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,
+		Router: router, REST: rest, Store: rdb,
+		Commands: commands.Definitions(svc.Enabled),
+		Registry: reg, Logger: log,
+	})
+	return b.Run(ctx)
+}
+
+func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {
+	var w io.Writer = stdout
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: stdout}
+	}
+	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Str("app", "reportbot").Logger()
+}
+
+// openRedis connects to REDIS_URL, or starts an embedded in-memory store when it is
+// unset, for trying the bot out.
+func openRedis(ctx context.Context, url string, log zerolog.Logger) (*redis.Client, func(), error) {
+	if url == "" {
+		m := miniredis.NewMiniRedis()
+		if err := m.Start(); err != nil {
+			return nil, nil, fmt.Errorf("starting the embedded store: %w", err)
+		}
+		log.Warn().Msg("REDIS_URL is not set: using an embedded in-memory store; reports, limits and settings are lost when the bot stops")
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		return rdb, func() { rdb.Close(); m.Close() }, nil
+	}
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(o)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("REDIS_URL: cannot reach %s: %w", o.Addr, err)
+	}
+	return rdb, func() { rdb.Close() }, nil
+}

@@ -1,0 +1,484 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/reportbot/reportbot/bot/discordtest"
+	"github.com/reportbot/reportbot/reporting/rallyhere/rallyheretest"
+	"github.com/reportbot/reportbot/reporting/redistest"
+)
+
+// These tests run the bot through run(), its real wiring, against a fake Discord
+// (REST, gateway, and a signer standing in for Discord's outgoing requests), a fake
+// RallyHere and a real redis-server.
+
+const (
+	testGuild   = "910000000000000001"
+	testChannel = "910000000000000002"
+)
+
+var (
+	reporter = &discordgo.User{ID: "110000000000000001", Username: "alice", GlobalName: "Alice"}
+	reported = &discordgo.User{ID: "110000000000000002", Username: "bob", GlobalName: "Bob"}
+)
+
+// logBuffer is the bot's stdout, kept for the test to read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the JSON log lines whose message is msg.
+func (l *logBuffer) lines(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["message"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is a test deployment: the fakes and the variables that point the bot at them.
+type env struct {
+	discord *discordtest.Server
+	rh      *rallyheretest.Server
+	signer  *discordtest.Signer
+	redis   *redistest.Server
+	vars    map[string]string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{
+		discord: discordtest.New(t, discordtest.Options{}),
+		rh:      rallyheretest.New(t),
+		signer:  discordtest.NewSigner(),
+		redis:   redistest.Start(t),
+	}
+	e.vars = map[string]string{
+		"DISCORD_TOKEN":           e.discord.BotToken,
+		"DISCORD_APPLICATION_ID":  e.discord.AppID,
+		"DISCORD_PUBLIC_KEY":      e.signer.PublicKeyHex(),
+		"DISCORD_GATEWAY":         "false",
+		"DISCORD_API_URL":         e.discord.URL,
+		"HTTP_ADDR":               "127.0.0.1:0",
+		"REDIS_URL":               e.redis.URL(),
+		"RALLYHERE_API_URL":       e.rh.URL,
+		"RALLYHERE_CLIENT_ID":     e.rh.ClientID,
+		"RALLYHERE_CLIENT_SECRET": e.rh.ClientSecret,
+		"LOG_LEVEL":               "debug",
+	}
+	return e
+}
+
+// running is a bot started by start.
+type running struct {
+	base   string // http://addr
+	logs   *logBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the bot until the test ends and waits until it is ready.
+func (e *env) start(t *testing.T) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{logs: &logBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, func(k string) string { return e.vars[k] }, r.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Error("the bot did not stop within 30 s of its context ending")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-r.done:
+			r.done <- err // for the cleanup
+			t.Fatalf("the bot stopped: %v\n%s", err, r.logs)
+		default:
+		}
+		if r.base == "" {
+			if l := r.logs.lines("serving HTTP"); len(l) > 0 {
+				r.base = "http://" + l[0]["addr"].(string)
+			}
+		}
+		if r.base != "" && len(r.logs.lines("commands registered")) > 0 &&
+			(e.vars["DISCORD_GATEWAY"] != "true" || len(r.logs.lines("gateway connected")) > 0) {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the bot did not become ready:\n%s", r.logs)
+	return nil
+}
+
+func slashData(name, sub string, opts ...map[string]any) map[string]any {
+	o := map[string]any{"type": 1, "name": sub}
+	if len(opts) > 0 {
+		o["options"] = opts
+	}
+	return map[string]any{"id": "710000000000000001", "name": name, "type": 1, "options": []any{o}}
+}
+
+// modalData is a submitted report form; evidence holds attachment ids.
+func modalData(customID, player, reason string, evidence []*discordgo.MessageAttachment) map[string]any {
+	comps := []any{}
+	if player != "" {
+		comps = append(comps, map[string]any{"type": 18, "id": 1, "component": map[string]any{"type": 4, "id": 2, "custom_id": "player", "value": player}})
+	}
+	ids := []string{}
+	atts := map[string]any{}
+	for _, a := range evidence {
+		ids = append(ids, a.ID)
+		atts[a.ID] = a
+	}
+	comps = append(comps,
+		map[string]any{"type": 18, "id": 3, "component": map[string]any{"type": 3, "id": 4, "custom_id": "reason", "values": []string{reason}}},
+		map[string]any{"type": 18, "id": 5, "component": map[string]any{"type": 4, "id": 6, "custom_id": "description", "value": "spinbot in round 3"}},
+		map[string]any{"type": 18, "id": 7, "component": map[string]any{"type": 4, "id": 8, "custom_id": "match", "value": ""}},
+		map[string]any{"type": 18, "id": 9, "component": map[string]any{"type": 19, "id": 10, "custom_id": "evidence", "values": ids}},
+	)
+	return map[string]any{"custom_id": customID, "components": comps, "resolved": map[string]any{"attachments": atts}}
+}
+
+func (e *env) post(t *testing.T, r *running, i *discordgo.Interaction) (*discordgo.InteractionResponse, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, status, err := e.discord.Post(ctx, r.base+"/interactions", e.signer, i)
+	if err != nil {
+		t.Fatalf("posting interaction: %v", err)
+	}
+	return resp, status
+}
+
+func content(raw json.RawMessage) string {
+	var m struct {
+		Content string `json:"content"`
+	}
+	_ = json.Unmarshal(raw, &m)
+	return m.Content
+}
+
+func TestHTTPTransport(t *testing.T) {
+	e := newEnv(t)
+	alicePlayer, bobPlayer := e.rh.AddPlayer("alice"), e.rh.AddPlayer("bob")
+	e.rh.LinkDiscord(reporter.ID, alicePlayer)
+	r := e.start(t)
+
+	t.Run("commands registered globally with one overwrite", func(t *testing.T) {
+		var names []string
+		for _, raw := range e.discord.Commands("") {
+			var c struct {
+				Name     string `json:"name"`
+				Contexts []int  `json:"contexts"`
+			}
+			_ = json.Unmarshal(raw, &c)
+			if len(c.Contexts) != 1 || c.Contexts[0] != 0 {
+				t.Errorf("%s: contexts %v, want guild only", c.Name, c.Contexts)
+			}
+			names = append(names, c.Name)
+		}
+		if got := strings.Join(names, ","); got != "report,Report player,report-config" {
+			t.Fatalf("commands %s", got)
+		}
+		puts := 0
+		for _, c := range e.discord.Calls() {
+			if c.Method == http.MethodPut {
+				puts++
+			}
+		}
+		if puts != 1 {
+			t.Fatalf("%d PUTs, want one bulk overwrite", puts)
+		}
+	})
+
+	t.Run("ping", func(t *testing.T) {
+		resp, status := e.post(t, r, e.discord.NewInteraction(discordgo.InteractionPing, "", "", nil, 0, nil))
+		if status != 200 || resp.Type != discordgo.InteractionResponsePong {
+			t.Fatalf("status %d, %+v", status, resp)
+		}
+	})
+
+	t.Run("refused requests", func(t *testing.T) {
+		body := []byte(`{"id":"123","type":1,"token":"x","application_id":"1","version":1}`)
+		send := func(sign func(*http.Request)) int {
+			req, _ := http.NewRequest(http.MethodPost, r.base+"/interactions", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			sign(req)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		other := discordtest.NewSigner()
+		tests := []struct {
+			name string
+			sign func(*http.Request)
+		}{
+			{"unsigned", func(*http.Request) {}},
+			{"signed by someone else", func(req *http.Request) { other.Sign(req, body, time.Now()) }},
+			{"six minutes old", func(req *http.Request) { e.signer.Sign(req, body, time.Now().Add(-6*time.Minute)) }},
+			{"six minutes ahead", func(req *http.Request) { e.signer.Sign(req, body, time.Now().Add(6*time.Minute)) }},
+			{"body changed after signing", func(req *http.Request) {
+				e.signer.Sign(req, []byte(`{"id":"124"}`), time.Now())
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if got := send(tt.sign); got != http.StatusUnauthorized {
+					t.Fatalf("status %d, want 401", got)
+				}
+			})
+		}
+		t.Run("replayed interaction id", func(t *testing.T) {
+			i := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reporter, 0, slashData("report", "player"))
+			raw, _ := json.Marshal(i)
+			var statuses []int
+			for range 2 {
+				req, _ := e.signer.Request(context.Background(), r.base+"/interactions", raw, time.Now())
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				statuses = append(statuses, resp.StatusCode)
+			}
+			if statuses[0] != 200 || statuses[1] != http.StatusUnauthorized {
+				t.Fatalf("statuses %v, want [200 401]", statuses)
+			}
+		})
+	})
+
+	t.Run("a report end to end", func(t *testing.T) {
+		open := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reporter, 0,
+			slashData("report", "player", map[string]any{"type": 3, "name": "player", "value": "bob"}))
+		resp, status := e.post(t, r, open)
+		if status != 200 || resp.Type != discordgo.InteractionResponseModal {
+			t.Fatalf("status %d, %+v", status, resp)
+		}
+		shot := e.discord.AddAttachment("aimbot.png", "image/png", []byte("\x89PNG..."))
+		submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0,
+			modalData("report:rallyhere", "bob", "cheating", []*discordgo.MessageAttachment{shot}))
+		resp, status = e.post(t, r, submit)
+		if status != 200 || resp.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource || resp.Data.Flags != discordgo.MessageFlagsEphemeral {
+			t.Fatalf("status %d, %+v: want a deferred ephemeral answer", status, resp)
+		}
+		final := e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool {
+			return strings.HasPrefix(content(m), "✅")
+		})
+		reports := e.rh.Reports()
+		if len(reports) != 1 || reports[0].TargetUUID != bobPlayer {
+			t.Fatalf("upstream reports %+v", reports)
+		}
+		custom := reports[0].Body["custom_data"].(map[string]any)
+		if custom["evidence_1"] != shot.URL || custom["discord_reporter_id"] != reporter.ID {
+			t.Fatalf("custom_data %v", custom)
+		}
+		if !strings.Contains(content(final), reports[0].ReportID) {
+			t.Fatalf("the reporter did not see RallyHere's report id: %s", final)
+		}
+	})
+
+	t.Run("report-config is refused to non-admins", func(t *testing.T) {
+		i := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reporter, 0, slashData("report-config", "reason-reset"))
+		resp, _ := e.post(t, r, i)
+		if resp.Data == nil || !strings.Contains(resp.Data.Content, "Manage Server") {
+			t.Fatalf("%+v", resp)
+		}
+		admin := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reported, discordgo.PermissionManageGuild,
+			slashData("report-config", "reason-add", map[string]any{"type": 3, "name": "label", "value": "Toxic voice chat"},
+				map[string]any{"type": 3, "name": "rallyhere-reason", "value": "harassment"}))
+		resp, _ = e.post(t, r, admin)
+		if resp.Data == nil || !strings.Contains(resp.Data.Content, "Added **Toxic voice chat**") {
+			t.Fatalf("%+v", resp)
+		}
+	})
+
+	t.Run("no message can ping anyone", func(t *testing.T) {
+		// Every message the bot wrote through REST sets allowed_mentions to nothing.
+		for _, c := range e.discord.Calls() {
+			if c.Method != http.MethodPatch && !(c.Method == http.MethodPost && strings.Contains(c.Path, "/messages")) {
+				continue
+			}
+			var m struct {
+				AllowedMentions *struct {
+					Parse []string `json:"parse"`
+				} `json:"allowed_mentions"`
+			}
+			if err := json.Unmarshal(c.Body, &m); err != nil || m.AllowedMentions == nil || m.AllowedMentions.Parse == nil || len(m.AllowedMentions.Parse) != 0 {
+				t.Errorf("%s %s: allowed_mentions %s", c.Method, c.Path, c.Body)
+			}
+		}
+	})
+
+	t.Run("health, readiness and metrics", func(t *testing.T) {
+		for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": `reportbot_interactions_total{name="report",type="command"}`} {
+			resp, err := http.Get(r.base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+				t.Errorf("%s: %d %.200s", path, resp.StatusCode, b)
+			}
+		}
+	})
+
+	t.Run("no secret reaches the log", func(t *testing.T) {
+		logs := r.logs.String()
+		for _, secret := range []string{e.discord.BotToken, e.rh.ClientSecret} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the log contains a secret")
+			}
+		}
+	})
+}
+
+func TestGatewayTransport(t *testing.T) {
+	e := newEnv(t)
+	alicePlayer := e.rh.AddPlayer("alice")
+	e.rh.AddPlayer("bob")
+	e.rh.LinkDiscord(reporter.ID, alicePlayer)
+	e.vars["DISCORD_GATEWAY"] = "true"
+	e.vars["DISCORD_PUBLIC_KEY"] = ""
+	e.vars["DISCORD_GUILD_ID"] = testGuild
+	r := e.start(t)
+
+	id := e.discord.WaitIdentify(t, 10*time.Second)
+	if id.Token != e.discord.BotToken && id.Token != "Bot "+e.discord.BotToken {
+		t.Fatalf("identified with %q", id.Token)
+	}
+	if len(e.discord.Commands(testGuild)) != 3 || len(e.discord.Commands("")) != 0 {
+		t.Fatalf("commands: guild %d, global %d; want all in DISCORD_GUILD_ID", len(e.discord.Commands(testGuild)), len(e.discord.Commands("")))
+	}
+	if resp, err := http.Post(r.base+"/interactions", "application/json", strings.NewReader("{}")); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("/interactions answered %d without DISCORD_PUBLIC_KEY", resp.StatusCode)
+		}
+	}
+
+	open := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reporter, 0, slashData("report", "player"))
+	if err := e.discord.DispatchInteraction(open); err != nil {
+		t.Fatal(err)
+	}
+	e.discord.WaitCall(t, 5*time.Second, func(c discordtest.Call) bool { return strings.Contains(c.Path, "/"+open.ID+"/") })
+	if cb, ok := e.discord.Callback(open.Token); !ok || cb.Type != discordgo.InteractionResponseModal {
+		t.Fatalf("callback %+v, %v: want the modal", cb, ok)
+	}
+
+	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, modalData("report:rallyhere", "bob", "afk", nil))
+	if err := e.discord.DispatchInteraction(submit); err != nil {
+		t.Fatal(err)
+	}
+	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
+	if n := len(e.rh.Reports()); n != 1 {
+		t.Fatalf("%d upstream reports", n)
+	}
+}
+
+func TestEmbeddedStore(t *testing.T) {
+	e := newEnv(t)
+	delete(e.vars, "REDIS_URL")
+	p := e.rh.AddPlayer("alice")
+	e.rh.AddPlayer("bob")
+	e.rh.LinkDiscord(reporter.ID, p)
+	r := e.start(t)
+	if n := len(r.logs.lines("REDIS_URL is not set: using an embedded in-memory store; reports, limits and settings are lost when the bot stops")); n != 1 {
+		t.Fatalf("%d warnings about the embedded store, want exactly one", n)
+	}
+	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, modalData("report:rallyhere", "bob", "afk", nil))
+	e.post(t, r, submit)
+	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
+}
+
+func TestStartupRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(e *env)
+		want   string
+	}{
+		{"bad limit", func(e *env) { e.vars["REPORT_LIMIT"] = "lots" }, "REPORT_LIMIT:"},
+		{"no token", func(e *env) { e.vars["DISCORD_TOKEN"] = "" }, "DISCORD_TOKEN: required"},
+		{"token Discord refuses", func(e *env) { e.vars["DISCORD_TOKEN"] = "wrong" }, "registering commands"},
+		{"unreachable redis", func(e *env) { e.vars["REDIS_URL"] = "redis://127.0.0.1:1/0" }, "REDIS_URL: cannot reach"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			tt.change(e)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := run(ctx, func(k string) string { return e.vars[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestShutdownFinishesInFlightWork stops the bot while a report is being sent: the
+// report still arrives and the reporter is told, before run returns.
+func TestShutdownFinishesInFlightWork(t *testing.T) {
+	e := newEnv(t)
+	p := e.rh.AddPlayer("alice")
+	e.rh.AddPlayer("bob")
+	e.rh.LinkDiscord(reporter.ID, p)
+	e.rh.SetDelay(rallyheretest.OpCreateReport, time.Second)
+	r := e.start(t)
+	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, modalData("report:rallyhere", "bob", "afk", nil))
+	e.post(t, r, submit)
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return")
+	}
+	r.done <- nil // for the cleanup
+	if n := len(e.rh.Reports()); n != 1 {
+		t.Fatalf("%d reports arrived, want the one in flight", n)
+	}
+	if orig, ok := e.discord.Original(submit.Token); !ok || !strings.HasPrefix(content(orig), "✅") {
+		t.Fatalf("the reporter saw %s", orig)
+	}
+	if n := len(r.logs.lines("stopped")); n != 1 {
+		t.Fatalf("no clean stop in the log:\n%s", r.logs)
+	}
+}

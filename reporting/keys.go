@@ -1,0 +1,13 @@
+package reporting
+
+// Redis keys. Every key names the slot it lives in with a hash tag, so that the keys a
+// script or transaction touches together share a slot on Redis Cluster: everything
+// about one reporter is tagged {u:<user id>}, everything about one server
+// {g:<guild id>}, and each report record {<report id>}.
+
+const keyPrefix = "rb:"
+
+func userKey(userID, suffix string) string   { return keyPrefix + "{u:" + userID + "}:" + suffix }
+func guildKey(guildID, suffix string) string { return keyPrefix + "{g:" + guildID + "}:" + suffix }
+func reportKey(id string) string             { return keyPrefix + "{" + id + "}:report" }
+func draftKey(key string) string             { return keyPrefix + "{draft:" + key + "}" }

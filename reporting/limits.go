@@ -1,0 +1,252 @@
+package reporting
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reportbot/reportbot/config"
+)
+
+//go:embed limits.lua
+var limitsLua string
+
+// Limiter decides, in Redis, whether a reporter may file a report: one script, one
+// round trip, atomic across concurrent submissions and bot instances. Windows are
+// sliding logs of report ids, so the limit is exact (never more than Count reports in
+// any Per) and so is the retry-after; a refund removes exactly the refunded report.
+// Report ids may not contain ';', which the logs use as a separator.
+type Limiter struct {
+	rdb    redis.Cmdable
+	decide *redis.Script
+	refund *redis.Script
+}
+
+// NewLimiter returns a Limiter on rdb.
+func NewLimiter(rdb redis.Cmdable) *Limiter {
+	return &Limiter{rdb: rdb, decide: redis.NewScript(limitsLua), refund: redis.NewScript(refundLua)}
+}
+
+// LimitScope says which rule a decision hit.
+type LimitScope int
+
+// The rules of SPEC §4, in the order they are checked.
+const (
+	LimitNone LimitScope = iota
+	// LimitBarred: a moderator barred the reporter from reporting in this server.
+	LimitBarred
+	// LimitDuplicate: the reporter already reported this target in the last 24 h.
+	LimitDuplicate
+	// LimitGuild: the reporter's limit in this server.
+	LimitGuild
+	// LimitGlobal: the reporter's limit across every server.
+	LimitGlobal
+)
+
+// LimitRequest is one reporter's attempt in one server.
+type LimitRequest struct {
+	ReporterID string
+	GuildID    string
+	// Guild is the server's limit.
+	Guild config.Rate
+	// Global, when Count > 0, also applies across every server.
+	Global config.Rate
+	// Target, when set, makes a second report of the same target within DedupeFor a
+	// duplicate. It names the game, the target and, for Destiny, the activity.
+	Target    string
+	DedupeFor time.Duration
+}
+
+// Decision is the Limiter's answer.
+type Decision struct {
+	Allowed bool
+	// Scope is the rule that refused, when not Allowed.
+	Scope LimitScope
+	// RetryAfter is exact: at that point the rule that refused lets one report through
+	// (zero for a bar without end).
+	RetryAfter time.Duration
+	// Limit is the rate that refused (LimitGuild, LimitGlobal).
+	Limit config.Rate
+}
+
+// LimitError is returned when a report is refused by a limit.
+type LimitError struct{ Decision Decision }
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("reporter limited (scope %d), retry after %s", e.Decision.Scope, e.Decision.RetryAfter)
+}
+
+// Check answers whether req would be allowed now, without spending anything. It is a
+// plain MGET read against the bot's clock, as cheap as a round trip can be; Take, which
+// alone spends, decides atomically on Redis's clock, so a check can at worst be wrong
+// by the clocks' skew, never grant a report.
+func (l *Limiter) Check(ctx context.Context, req LimitRequest) (Decision, error) {
+	vals, err := l.rdb.MGet(ctx, l.keys(req)...).Result()
+	if err != nil {
+		return Decision{}, fmt.Errorf("checking the limit of %s: %w", req.ReporterID, err)
+	}
+	str := func(v any) string { s, _ := v.(string); return s }
+	now := time.Now().UnixMilli()
+	if until, _ := strconv.ParseInt(str(vals[0]), 10, 64); until > now {
+		return Decision{Scope: LimitBarred, RetryAfter: time.Duration(until-now) * time.Millisecond}, nil
+	}
+	windows := []config.Rate{req.Guild}
+	if req.Global.Count > 0 {
+		windows = append(windows, req.Global)
+	}
+	if req.Target != "" && req.DedupeFor > 0 {
+		if seen := str(vals[len(vals)-1]); len(seen) >= 13 {
+			if until, _ := strconv.ParseInt(seen[:13], 10, 64); until > now {
+				return Decision{Scope: LimitDuplicate, RetryAfter: time.Duration(until-now) * time.Millisecond}, nil
+			}
+		}
+	}
+	for i, w := range windows {
+		if retry, full := windowFull(str(vals[i+1]), w, now); full {
+			d := Decision{Scope: LimitGuild, RetryAfter: retry, Limit: w}
+			if i == 1 {
+				d.Scope = LimitGlobal
+			}
+			return d, nil
+		}
+	}
+	return Decision{Allowed: true}, nil
+}
+
+// windowFull reads a window as limits.lua writes it ("<13-digit ms><id>;", oldest
+// first) and says whether it holds r.Count reports newer than now-r.Per, and if so
+// when the next one fits.
+func windowFull(s string, r config.Rate, now int64) (time.Duration, bool) {
+	from := now - r.Per.Milliseconds()
+	var in []int64
+	for len(s) > 13 {
+		end := strings.IndexByte(s[13:], ';')
+		if end < 0 {
+			break
+		}
+		if at, err := strconv.ParseInt(s[:13], 10, 64); err == nil && at > from {
+			in = append(in, at)
+		}
+		s = s[13+end+1:]
+	}
+	if n := len(in); n >= r.Count {
+		return time.Duration(in[n-r.Count]-from) * time.Millisecond, true
+	}
+	return 0, false
+}
+
+// Take spends one report of every window for reportID, if all allow it: one script,
+// atomic, on Redis's clock.
+func (l *Limiter) Take(ctx context.Context, req LimitRequest, reportID string) (Decision, error) {
+	if reportID == "" || strings.Contains(reportID, ";") {
+		return Decision{}, fmt.Errorf("spending the limit: %q is not a report id", reportID)
+	}
+	var dedupe int64
+	if req.Target != "" {
+		dedupe = req.DedupeFor.Milliseconds()
+	}
+	args := []any{reportID, dedupe, req.Guild.Count, req.Guild.Per.Milliseconds()}
+	if req.Global.Count > 0 {
+		args = append(args, req.Global.Count, req.Global.Per.Milliseconds())
+	}
+	res, err := l.decide.Run(ctx, l.rdb, l.keys(req), args...).Int64Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected answer %v", res)
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("deciding the limit of %s: %w", req.ReporterID, err)
+	}
+	d := Decision{Allowed: res[0] == 0, RetryAfter: max(time.Duration(res[1])*time.Millisecond, 0)}
+	switch res[0] {
+	case 1:
+		d.Scope = LimitBarred
+	case 2:
+		d.Scope = LimitDuplicate
+	case 3:
+		d.Scope, d.Limit = LimitGuild, req.Guild
+	case 4:
+		d.Scope, d.Limit = LimitGlobal, req.Global
+	}
+	return d, nil
+}
+
+// keys are the bar, the windows and, with a target, the duplicate marker.
+func (l *Limiter) keys(req LimitRequest) []string {
+	keys := []string{userKey(req.ReporterID, "bar:"+req.GuildID), userKey(req.ReporterID, "limit:"+req.GuildID)}
+	if req.Global.Count > 0 {
+		keys = append(keys, userKey(req.ReporterID, "limit"))
+	}
+	if req.Target != "" {
+		keys = append(keys, userKey(req.ReporterID, "seen:"+req.Target))
+	}
+	return keys
+}
+
+// Refund gives back what Take spent for reportID: its place in every window and its
+// duplicate marker.
+func (l *Limiter) Refund(ctx context.Context, req LimitRequest, reportID string) error {
+	keys := l.keys(req)[1:] // the windows, then the marker if any
+	if err := l.refund.Run(ctx, l.rdb, keys, reportID).Err(); err != nil {
+		return fmt.Errorf("refunding %s: %w", reportID, err)
+	}
+	return nil
+}
+
+// refundLua removes a report from every window and duplicate marker among KEYS,
+// keeping each key's expiry. A window entry is "<13-digit ms><id>;", a marker
+// "<13-digit ms><id>".
+const refundLua = `
+local member = ARGV[1]
+local needle = member .. ';'
+for i = 1, #KEYS do
+  local s = redis.call('GET', KEYS[i])
+  if s and string.sub(s, 14) == member then
+    redis.call('DEL', KEYS[i])
+    s = nil
+  end
+  local from = 1
+  while s do
+    local at = string.find(s, needle, from, true)
+    if not at then break end
+    local start = at - 13
+    if start == 1 or (start > 1 and string.sub(s, start - 1, start - 1) == ';') then
+      local rest = string.sub(s, 1, start - 1) .. string.sub(s, at + #needle)
+      if rest == '' then
+        redis.call('DEL', KEYS[i])
+      else
+        redis.call('SET', KEYS[i], rest, 'PX', math.max(redis.call('PTTL', KEYS[i]), 1))
+      end
+      break
+    end
+    from = at + 1
+  end
+end
+return 0`
+
+// Bar stops reporterID from reporting in guildID for d.
+func (l *Limiter) Bar(ctx context.Context, guildID, reporterID string, d time.Duration) error {
+	now, err := l.rdb.Time(ctx).Result() // the clock the script reads
+	if err != nil {
+		return fmt.Errorf("barring %s: %w", reporterID, err)
+	}
+	until := strconv.FormatInt(now.Add(d).UnixMilli(), 10)
+	err = l.rdb.Set(ctx, userKey(reporterID, "bar:"+guildID), until, d).Err()
+	if err != nil {
+		return fmt.Errorf("barring %s: %w", reporterID, err)
+	}
+	return nil
+}
+
+// Unbar lifts a bar; it reports whether there was one.
+func (l *Limiter) Unbar(ctx context.Context, guildID, reporterID string) (bool, error) {
+	n, err := l.rdb.Del(ctx, userKey(reporterID, "bar:"+guildID)).Result()
+	if err != nil {
+		return false, fmt.Errorf("lifting the bar of %s: %w", reporterID, err)
+	}
+	return n > 0, nil
+}

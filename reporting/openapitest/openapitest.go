@@ -1,0 +1,215 @@
+// Package openapitest checks HTTP traffic against the official OpenAPI documents of
+// the services the bot talks to (Discord, RallyHere, Bungie), so that every fake used
+// in tests refuses a request the real service would refuse.
+//
+// The documents are the files of ../shared/specs, copied into specs/ and embedded.
+package openapitest
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/cache"
+	"github.com/pb33f/libopenapi-validator/config"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+)
+
+//go:embed specs/*.json
+var specs embed.FS
+
+// Spec names one embedded OpenAPI document.
+type Spec string
+
+// The documents the fakes validate against.
+const (
+	Discord            Spec = "discord-openapi.json"
+	Bungie             Spec = "bungie-openapi.json"
+	RallyHereSanctions Spec = "rallyhere-sanctions.json"
+	RallyHereUsers     Spec = "rallyhere-users.json"
+)
+
+// Validator validates requests and responses against one OpenAPI document. It is safe
+// for concurrent use.
+type Validator struct {
+	spec Spec
+	mu   sync.Mutex
+	v    validator.Validator
+}
+
+var (
+	loadMu sync.Mutex
+	loaded = map[Spec]*Validator{}
+)
+
+// Load returns the validator of spec, building it once per test binary. Schemas are
+// compiled when first used: compiling all of Discord's up front takes tens of seconds.
+func Load(spec Spec) (*Validator, error) {
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	if v, ok := loaded[spec]; ok {
+		return v, nil
+	}
+	raw, err := specs.ReadFile("specs/" + string(spec))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", spec, err)
+	}
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", spec, err)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		return nil, fmt.Errorf("building %s: %w", spec, err)
+	}
+	lc := &lazyCache{}
+	lc.warming.Store(true)
+	v := validator.NewValidatorFromV3Model(&model.Model, config.WithSchemaCache(lc), config.WithFormatAssertions())
+	lc.warming.Store(false)
+	out := &Validator{spec: spec, v: v}
+	loaded[spec] = out
+	return out, nil
+}
+
+// MustLoad is Load for test set-up; it panics when the embedded document is broken.
+func MustLoad(spec Spec) *Validator {
+	v, err := Load(spec)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// Request validates r (path, parameters, security, body) and leaves r's body readable.
+func (v *Validator) Request(r *http.Request) error {
+	body, err := readBody(&r.Body)
+	if err != nil {
+		return err
+	}
+	// The validator reads the body; give it its own copy so r stays intact.
+	clone := r.Clone(r.Context())
+	clone.Body = io.NopCloser(bytes.NewReader(body))
+	v.mu.Lock()
+	ok, errs := v.v.ValidateHttpRequest(clone)
+	v.mu.Unlock()
+	if ok {
+		return nil
+	}
+	return describe(v.spec, r.Method+" "+r.URL.Path, errs)
+}
+
+// Response validates a response the fake is about to send for r.
+func (v *Validator) Response(r *http.Request, status int, header http.Header, body []byte) error {
+	resp := &http.Response{
+		StatusCode: status,
+		Header:     header.Clone(),
+		Body:       io.NopCloser(bytes.NewReader(body)),
+		Request:    r,
+	}
+	clone := r.Clone(r.Context())
+	clone.Body = http.NoBody
+	v.mu.Lock()
+	ok, errs := v.v.ValidateHttpResponse(clone, resp)
+	v.mu.Unlock()
+	if ok {
+		return nil
+	}
+	return describe(v.spec, fmt.Sprintf("response %d to %s %s", status, r.Method, r.URL.Path), errs)
+}
+
+// Handler wraps next so that every request it receives and every response it writes is
+// validated. A request that fails validation is answered with reject (status and body)
+// without reaching next; every failure is passed to report.
+func (v *Validator) Handler(next http.Handler, report func(error), reject func(w http.ResponseWriter, err error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := v.Request(r); err != nil {
+			report(err)
+			reject(w, err)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		res := rec.Result()
+		body := rec.Body.Bytes()
+		if isJSON(res.Header) && res.StatusCode != http.StatusNoContent {
+			if err := v.Response(r, res.StatusCode, res.Header, body); err != nil {
+				report(err)
+			}
+		}
+		for k, vals := range res.Header {
+			w.Header()[k] = vals
+		}
+		w.WriteHeader(res.StatusCode)
+		_, _ = w.Write(body)
+	})
+}
+
+func isJSON(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "application/json")
+}
+
+func readBody(body *io.ReadCloser) ([]byte, error) {
+	if *body == nil || *body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(*body)
+	if err != nil {
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	(*body).Close()
+	*body = io.NopCloser(bytes.NewReader(b))
+	return b, nil
+}
+
+func describe(spec Spec, what string, errs []*verrors.ValidationError) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s does not match the document:", spec, what)
+	for _, e := range errs {
+		fmt.Fprintf(&b, "\n  - %s", e.Message)
+		if e.Reason != "" && e.Reason != e.Message {
+			fmt.Fprintf(&b, " (%s)", e.Reason)
+		}
+		for _, s := range e.SchemaValidationErrors {
+			fmt.Fprintf(&b, "\n      %s: %s", s.FieldPath, s.Reason)
+		}
+	}
+	return errors.New(b.String())
+}
+
+// lazyCache is a schema cache that refuses the validator's up-front warming (by
+// claiming every schema is cached while warming) and then caches for real.
+type lazyCache struct {
+	warming atomic.Bool
+	m       sync.Map
+}
+
+func (c *lazyCache) Load(key uint64) (*cache.SchemaCacheEntry, bool) {
+	if c.warming.Load() {
+		return nil, true
+	}
+	v, ok := c.m.Load(key)
+	if !ok {
+		return nil, false
+	}
+	return v.(*cache.SchemaCacheEntry), true
+}
+
+func (c *lazyCache) Store(key uint64, value *cache.SchemaCacheEntry) {
+	if c.warming.Load() {
+		return
+	}
+	c.m.Store(key, value)
+}
+
+func (c *lazyCache) Range(f func(key uint64, value *cache.SchemaCacheEntry) bool) {
+	c.m.Range(func(k, v any) bool { return f(k.(uint64), v.(*cache.SchemaCacheEntry)) })
+}

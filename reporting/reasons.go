@@ -1,0 +1,148 @@
+package reporting
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Reason is one entry of a server's reason list and what it means to each game.
+type Reason struct {
+	// Key is the value the modal's select submits; derived from the label.
+	Key   string `json:"key"`
+	Label string `json:"label"`
+	// RallyHere is a value of RallyHereReasons, or empty: not offered for RallyHere.
+	RallyHere string `json:"rallyhere,omitempty"`
+	// Destiny is nil when the reason is not offered for Destiny 2.
+	Destiny *DestinyReason `json:"destiny,omitempty"`
+}
+
+// DestinyReason is a reason of the Destiny manifest. A reason hash is unique only
+// within its category, so both are kept.
+type DestinyReason struct {
+	CategoryHash uint32 `json:"category_hash"`
+	ReasonHash   uint32 `json:"reason_hash"`
+	// Label is "Category › Reason" as the manifest names them.
+	Label string `json:"label"`
+}
+
+// For reports whether the reason is offered for game.
+func (r Reason) For(g Game) bool {
+	switch g {
+	case RallyHere:
+		return r.RallyHere != ""
+	case Destiny2:
+		return r.Destiny != nil
+	}
+	return false
+}
+
+// MaxReasons is how many reasons a server may have (a select offers at most 25).
+const MaxReasons = 25
+
+// MaxReasonLabel is the longest label of a reason (a select option's label may be 100,
+// but the reason is shown in embeds and lists where short reads better).
+const MaxReasonLabel = 45
+
+// RallyHereReasons are the values of RallyHere's ReportReason.
+func RallyHereReasons() []string {
+	return []string{"cheating", "hate_speech", "harassment", "real_life_threat", "teaming",
+		"intentional_feeding", "stream_sniping", "afk", "didnt_play_assigned_role", "other"}
+}
+
+// Destiny manifest hashes of the categories and reasons the default list maps to.
+const (
+	destinyCheating    = 1851805954
+	destinyExploiting  = 2032714362
+	destinyAbusiveChat = 1225860615
+	destinyGriefing    = 2813366390
+	destinyInactivity  = 2425050023
+	destinyQuitting    = 1053168648
+)
+
+// DefaultReasons is the list every server starts with (SPEC §3).
+func DefaultReasons() []Reason {
+	d := func(cat, reason uint32, label string) *DestinyReason {
+		return &DestinyReason{CategoryHash: cat, ReasonHash: reason, Label: label}
+	}
+	return []Reason{
+		{Key: "cheating", Label: "Cheating", RallyHere: "cheating", Destiny: d(destinyCheating, 2352608786, "Cheating › Hacking")},
+		{Key: "exploiting", Label: "Exploiting", RallyHere: "other", Destiny: d(destinyExploiting, 2749021087, "Exploiting › Exploiting Game")},
+		{Key: "hate_speech", Label: "Hate speech", RallyHere: "hate_speech", Destiny: d(destinyAbusiveChat, 50124584, "Abusive Chat › Insult")},
+		{Key: "harassment", Label: "Harassment", RallyHere: "harassment", Destiny: d(destinyAbusiveChat, 791514073, "Abusive Chat › Harassment")},
+		{Key: "real_life_threat", Label: "Real-life threat", RallyHere: "real_life_threat"},
+		{Key: "griefing", Label: "Griefing", RallyHere: "intentional_feeding", Destiny: d(destinyGriefing, 4003403301, "Griefing › Sabotage")},
+		{Key: "teaming", Label: "Teaming", RallyHere: "teaming"},
+		{Key: "afk", Label: "AFK or botting", RallyHere: "afk", Destiny: d(destinyInactivity, 1310746887, "Inactivity › AFK")},
+		{Key: "quitting", Label: "Quitting", RallyHere: "other", Destiny: d(destinyQuitting, 2498661653, "Quitting › Quit Mid-Activity")},
+		{Key: "other", Label: "Other", RallyHere: "other"},
+	}
+}
+
+// ReasonKey derives a reason's key from its label: lower case, letters and digits,
+// other runs turned into one underscore ("Real-life threat" → "real_life_threat").
+func ReasonKey(label string) string {
+	var b strings.Builder
+	sep := false
+	for _, r := range strings.ToLower(label) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if sep && b.Len() > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r)
+			sep = false
+			continue
+		}
+		sep = true
+	}
+	return b.String()
+}
+
+// NewReason validates an admin's new reason and returns it with its key.
+func NewReason(label, rallyHere string, destiny *DestinyReason) (Reason, error) {
+	label = strings.Join(strings.Fields(label), " ")
+	bad := func(field, problem string) (Reason, error) {
+		return Reason{}, &InputError{Field: field, Problem: problem}
+	}
+	switch {
+	case label == "":
+		return bad("label", "it is empty")
+	case utf8.RuneCountInString(label) > MaxReasonLabel:
+		return bad("label", fmt.Sprintf("it is longer than %d characters", MaxReasonLabel))
+	case ReasonKey(label) == "":
+		return bad("label", "it needs at least one letter or digit")
+	case rallyHere != "" && !slices.Contains(RallyHereReasons(), rallyHere):
+		return bad("rallyhere-reason", fmt.Sprintf("%q is not a RallyHere reason", rallyHere))
+	case rallyHere == "" && destiny == nil:
+		return bad("reason", "it maps to no game; give a rallyhere-reason or a destiny-reason")
+	}
+	for _, r := range label {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return bad("label", "it contains invisible characters")
+		}
+	}
+	return Reason{Key: ReasonKey(label), Label: label, RallyHere: rallyHere, Destiny: destiny}, nil
+}
+
+// ReasonsFor returns the reasons of list offered for game, in list order.
+func ReasonsFor(list []Reason, g Game) []Reason {
+	var out []Reason
+	for _, r := range list {
+		if r.For(g) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// FindReason returns the reason of list with key, if it is offered for game.
+func FindReason(list []Reason, key string, g Game) (Reason, bool) {
+	for _, r := range list {
+		if r.Key == key && r.For(g) {
+			return r, true
+		}
+	}
+	return Reason{}, false
+}

@@ -1,0 +1,118 @@
+// Package reporting is the domain of reportbot: reports and their records, the
+// reason lists and settings of each server, the limits on reporters, and delivery
+// to the publishers' report APIs. It knows nothing of Discord interactions; package
+// commands turns those into calls here.
+package reporting
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Game is a game the bot can file reports for.
+type Game string
+
+// The games the bot knows.
+const (
+	RallyHere Game = "rallyhere"
+	Destiny2  Game = "destiny2"
+)
+
+// Title is the game's name as players read it.
+func (g Game) Title() string {
+	switch g {
+	case RallyHere:
+		return "RallyHere"
+	case Destiny2:
+		return "Destiny 2"
+	}
+	return string(g)
+}
+
+// Status is where a report stands.
+type Status string
+
+// Report statuses (SPEC §4).
+const (
+	StatusQueued    Status = "queued"
+	StatusDelivered Status = "delivered"
+	StatusHandedOff Status = "handed_off"
+	StatusFailed    Status = "failed"
+	StatusClaimed   Status = "claimed"
+	StatusResolved  Status = "resolved"
+	StatusDismissed Status = "dismissed"
+)
+
+// Report is one report as stored. Times are UTC.
+type Report struct {
+	ID     string `json:"id"`
+	Game   Game   `json:"game"`
+	Status Status `json:"status"`
+
+	GuildID      string `json:"guild_id"`
+	ChannelID    string `json:"channel_id"`
+	ReporterID   string `json:"reporter_id"`
+	ReporterName string `json:"reporter_name"`
+
+	// Target is the reported player as the reporter gave it.
+	Target Target `json:"target"`
+	// TargetPlayer is the upstream id of the reported player (a RallyHere player UUID).
+	TargetPlayer string `json:"target_player,omitempty"`
+	// SourcePlayer is the upstream id of the reporter.
+	SourcePlayer string `json:"source_player,omitempty"`
+	// SourceFallback is true when SourcePlayer is the operator's fallback player
+	// because the reporter has no linked game account.
+	SourceFallback bool `json:"source_fallback,omitempty"`
+
+	Reason      Reason     `json:"reason"`
+	Description string     `json:"description,omitempty"`
+	MatchID     string     `json:"match_id,omitempty"`
+	Evidence    []Evidence `json:"evidence,omitempty"`
+
+	Attempts   int    `json:"attempts"`
+	LastError  string `json:"last_error,omitempty"`
+	UpstreamID string `json:"upstream_id,omitempty"`
+
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+}
+
+// Evidence is a file the reporter attached in the modal.
+type Evidence struct {
+	Filename    string `json:"filename"`
+	URL         string `json:"url"`
+	ContentType string `json:"content_type,omitempty"`
+	Size        int    `json:"size,omitempty"`
+}
+
+// MaxEvidence is how many files a report may carry.
+const MaxEvidence = 5
+
+// MaxDescription is the longest description a reporter may write (the modal's limit;
+// RallyHere takes up to 4096).
+const MaxDescription = 4000
+
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// NewID returns a new report id: "R-" and 13 Crockford base32 characters, the first
+// six from the time so ids sort roughly by creation.
+func NewID(now time.Time) string {
+	var b [8]byte
+	ms := uint64(now.UnixMilli())
+	b[0], b[1], b[2], b[3] = byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8)
+	_, _ = rand.Read(b[4:])
+	return "R-" + idEncoding.EncodeToString(b[:])
+}
+
+// ValidID reports whether s has the form NewID produces; ids arrive back in custom_ids.
+func ValidID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "R-")
+	if !ok || len(rest) != 13 {
+		return false
+	}
+	_, err := idEncoding.DecodeString(rest)
+	return err == nil
+}

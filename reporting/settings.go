@@ -1,0 +1,161 @@
+package reporting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reportbot/reportbot/config"
+)
+
+// Settings is one server's configuration, set by its admins (SPEC §3).
+type Settings struct {
+	GuildID string
+	// Reasons is the server's reason list, in the order admins added them.
+	Reasons []Reason
+	// Limit is the per-reporter limit in this server; the operator's default unless an
+	// admin set one.
+	Limit config.Rate
+	// LimitSet is true when an admin set Limit.
+	LimitSet bool
+}
+
+// SettingsStore keeps each server's settings in one Redis hash.
+type SettingsStore struct {
+	rdb          redis.UniversalClient
+	defaultLimit config.Rate
+	maxLimit     config.Rate
+}
+
+// NewSettingsStore returns a store whose servers start with the operator's limit.
+func NewSettingsStore(rdb redis.UniversalClient, defaultLimit, maxLimit config.Rate) *SettingsStore {
+	return &SettingsStore{rdb: rdb, defaultLimit: defaultLimit, maxLimit: maxLimit}
+}
+
+const (
+	fieldReasons = "reasons"
+	fieldLimit   = "limit"
+)
+
+// Get returns the settings of guildID, seeding the default reasons on first use.
+func (s *SettingsStore) Get(ctx context.Context, guildID string) (Settings, error) {
+	key := guildKey(guildID, "settings")
+	h, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return Settings{}, fmt.Errorf("reading the settings of %s: %w", guildID, err)
+	}
+	if _, ok := h[fieldReasons]; !ok {
+		seed, _ := json.Marshal(DefaultReasons())
+		// HSETNX keeps a list another instance seeded in the meantime.
+		if err := s.rdb.HSetNX(ctx, key, fieldReasons, seed).Err(); err != nil {
+			return Settings{}, fmt.Errorf("seeding the reasons of %s: %w", guildID, err)
+		}
+		if h[fieldReasons], err = s.rdb.HGet(ctx, key, fieldReasons).Result(); err != nil {
+			return Settings{}, fmt.Errorf("reading the reasons of %s: %w", guildID, err)
+		}
+	}
+	return s.decode(guildID, h)
+}
+
+func (s *SettingsStore) decode(guildID string, h map[string]string) (Settings, error) {
+	st := Settings{GuildID: guildID, Limit: s.defaultLimit}
+	if err := json.Unmarshal([]byte(h[fieldReasons]), &st.Reasons); err != nil {
+		return Settings{}, fmt.Errorf("decoding the reasons of %s: %w", guildID, err)
+	}
+	if v := h[fieldLimit]; v != "" {
+		r, err := config.ParseRate(v)
+		if err != nil {
+			return Settings{}, fmt.Errorf("decoding the limit of %s: %w", guildID, err)
+		}
+		// The operator may have tightened REPORT_LIMIT_MAX since the admin set it.
+		if !r.Within(s.maxLimit) {
+			r = s.maxLimit
+		}
+		st.Limit, st.LimitSet = r, true
+	}
+	return st, nil
+}
+
+// ErrTooManyReasons is returned when a server already has MaxReasons reasons.
+var ErrTooManyReasons = fmt.Errorf("a server can have at most %d reasons", MaxReasons)
+
+// ErrReasonExists is returned when a reason with the same key is already listed.
+var ErrReasonExists = errors.New("a reason with that name already exists")
+
+// ErrNoSuchReason is returned when removing a reason the server does not have.
+var ErrNoSuchReason = errors.New("no such reason")
+
+// AddReason appends r to the server's list.
+func (s *SettingsStore) AddReason(ctx context.Context, guildID string, r Reason) ([]Reason, error) {
+	return s.updateReasons(ctx, guildID, func(list []Reason) ([]Reason, error) {
+		switch {
+		case slices.ContainsFunc(list, func(x Reason) bool { return x.Key == r.Key }):
+			return nil, ErrReasonExists
+		case len(list) >= MaxReasons:
+			return nil, ErrTooManyReasons
+		}
+		return append(list, r), nil
+	})
+}
+
+// RemoveReason removes the reason with key from the server's list.
+func (s *SettingsStore) RemoveReason(ctx context.Context, guildID, key string) ([]Reason, error) {
+	return s.updateReasons(ctx, guildID, func(list []Reason) ([]Reason, error) {
+		i := slices.IndexFunc(list, func(x Reason) bool { return x.Key == key })
+		if i < 0 {
+			return nil, ErrNoSuchReason
+		}
+		return slices.Delete(list, i, i+1), nil
+	})
+}
+
+// ResetReasons puts the default list back.
+func (s *SettingsStore) ResetReasons(ctx context.Context, guildID string) ([]Reason, error) {
+	return s.updateReasons(ctx, guildID, func([]Reason) ([]Reason, error) { return DefaultReasons(), nil })
+}
+
+// updateReasons changes the list in an optimistic transaction, so two admins editing
+// at once both see their change applied, or retried on the other's result.
+func (s *SettingsStore) updateReasons(ctx context.Context, guildID string, change func([]Reason) ([]Reason, error)) ([]Reason, error) {
+	key := guildKey(guildID, "settings")
+	var out []Reason
+	for range 10 {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			st, err := s.Get(ctx, guildID)
+			if err != nil {
+				return err
+			}
+			if out, err = change(slices.Clone(st.Reasons)); err != nil {
+				return err
+			}
+			enc, _ := json.Marshal(out)
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				return p.HSet(ctx, key, fieldReasons, enc).Err()
+			})
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return out, err
+		}
+	}
+	return nil, fmt.Errorf("updating the reasons of %s: too much contention", guildID)
+}
+
+// SetLimit sets the server's per-reporter limit; it must be within the operator's
+// REPORT_LIMIT_MAX.
+func (s *SettingsStore) SetLimit(ctx context.Context, guildID string, r config.Rate) error {
+	if !r.Within(s.maxLimit) {
+		return &InputError{Field: "limit", Problem: fmt.Sprintf("%s is looser than this bot allows (at most %s)", r, s.maxLimit)}
+	}
+	if err := s.rdb.HSet(ctx, guildKey(guildID, "settings"), fieldLimit, r.String()).Err(); err != nil {
+		return fmt.Errorf("setting the limit of %s: %w", guildID, err)
+	}
+	return nil
+}
+
+// MaxLimit is the loosest limit an admin may set.
+func (s *SettingsStore) MaxLimit() config.Rate { return s.maxLimit }
