@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/reportbot/reportbot/bot"
 	"github.com/reportbot/reportbot/commands"
@@ -68,14 +69,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	svc := reporting.NewService(rdb, opts)
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, nil)
-	router := commands.NewRouter(svc, rest, commands.Options{Logger: log, Registerer: reg})
+	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log), reporting.PipelineOptions{Logger: log})
+	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,
 		Router: router, REST: rest, Store: rdb,
 		Commands: commands.Definitions(svc.Enabled),
 		Registry: reg, Logger: log,
 	})
-	return b.Run(ctx)
+	// The bot and the delivery pipeline stop together: when ctx ends, or when either
+	// fails. Redis is closed (deferred above) once both are done.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.Run(gctx) })
+	g.Go(func() error { return pipeline.Run(gctx) })
+	return g.Wait()
 }
 
 func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {

@@ -209,7 +209,7 @@ func TestHTTPTransport(t *testing.T) {
 			}
 			names = append(names, c.Name)
 		}
-		if got := strings.Join(names, ","); got != "report,Report player,report-config" {
+		if got := strings.Join(names, ","); got != "report,Report player,reports,report-config" {
 			t.Fatalf("commands %s", got)
 		}
 		puts := 0
@@ -382,7 +382,7 @@ func TestGatewayTransport(t *testing.T) {
 	if id.Token != e.discord.BotToken && id.Token != "Bot "+e.discord.BotToken {
 		t.Fatalf("identified with %q", id.Token)
 	}
-	if len(e.discord.Commands(testGuild)) != 3 || len(e.discord.Commands("")) != 0 {
+	if len(e.discord.Commands(testGuild)) != 4 || len(e.discord.Commands("")) != 0 {
 		t.Fatalf("commands: guild %d, global %d; want all in DISCORD_GUILD_ID", len(e.discord.Commands(testGuild)), len(e.discord.Commands("")))
 	}
 	if resp, err := http.Post(r.base+"/interactions", "application/json", strings.NewReader("{}")); err == nil {
@@ -462,7 +462,12 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 	r := e.start(t)
 	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, modalData("report:rallyhere", "bob", "afk", nil))
 	e.post(t, r, submit)
-	r.cancel()
+	for deadline := time.Now().Add(10 * time.Second); e.rh.Calls(rallyheretest.OpCreateReport) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the report was never sent")
+		}
+	}
+	r.cancel() // while RallyHere takes its second to answer
 	select {
 	case err := <-r.done:
 		if err != nil {
@@ -480,5 +485,92 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 	}
 	if n := len(r.logs.lines("stopped")); n != 1 {
 		t.Fatalf("no clean stop in the log:\n%s", r.logs)
+	}
+}
+
+// TestModeratorsEndToEnd runs the moderators' side through the real REST client
+// against the fake Discord, which checks every message (multipart uploads, embeds,
+// buttons) against Discord's document: the mod-log channel is set, a report with
+// evidence is posted there with the file re-uploaded, a moderator claims it, the
+// reporter is told by DM, and the lookups answer.
+func TestModeratorsEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	alicePlayer := e.rh.AddPlayer("alice")
+	e.rh.AddPlayer("bob")
+	e.rh.LinkDiscord(reporter.ID, alicePlayer)
+	r := e.start(t)
+	const modlog = "910000000000000003"
+	admin := &discordgo.User{ID: "110000000000000009", Username: "admin"}
+
+	set := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, admin, discordgo.PermissionManageGuild,
+		slashData("report-config", "channel", map[string]any{"type": 7, "name": "channel", "value": modlog}))
+	e.post(t, r, set)
+	e.discord.WaitOriginal(t, set.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.Contains(content(m), "Reports will be posted in") })
+
+	shot := e.discord.AddAttachment("aimbot.png", "image/png", []byte("\x89PNG evidence"))
+	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0,
+		modalData("report:rallyhere", "bob", "cheating", []*discordgo.MessageAttachment{shot}))
+	e.post(t, r, submit)
+	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
+
+	var post discordtest.Message
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if msgs := e.discord.Messages(modlog); len(msgs) == 2 {
+			post = msgs[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mod log: %+v", e.discord.Messages(modlog))
+		}
+	}
+	if len(post.Files) != 1 || string(post.Files[0].Data) != "\x89PNG evidence" {
+		t.Fatalf("evidence not re-uploaded: %+v", post.Files)
+	}
+	var body struct {
+		Embeds []struct {
+			Title string `json:"title"`
+		} `json:"embeds"`
+		Components []struct {
+			Components []struct {
+				CustomID string `json:"custom_id"`
+			} `json:"components"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(post.Body, &body); err != nil || len(body.Embeds) != 1 || len(body.Components) != 1 {
+		t.Fatalf("post %s: %v", post.Body, err)
+	}
+	claimID := body.Components[0].Components[0].CustomID
+
+	mod := &discordgo.User{ID: "110000000000000008", Username: "mod"}
+	click := e.discord.NewInteraction(discordgo.InteractionMessageComponent, testGuild, modlog, mod, discordgo.PermissionManageMessages,
+		map[string]any{"custom_id": claimID, "component_type": 2})
+	click.Message = &discordgo.Message{ID: post.ID, ChannelID: modlog}
+	resp, status := e.post(t, r, click)
+	if status != 200 || resp.Type != discordgo.InteractionResponseUpdateMessage || len(resp.Data.Embeds) != 1 {
+		t.Fatalf("claim: %d %+v", status, resp)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.discord.DMChannel(reporter.ID) == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reporter got no DM")
+		}
+	}
+	dms := e.discord.Messages(e.discord.DMChannel(reporter.ID))
+	if len(dms) != 1 || !strings.Contains(string(dms[0].Body), "A moderator is looking at your report") {
+		t.Fatalf("DMs %+v", dms)
+	}
+
+	for _, tc := range []struct {
+		from  *discordgo.User
+		perms int64
+		data  map[string]any
+		want  string
+	}{
+		{reporter, 0, slashData("reports", "mine"), "👀 Claimed by <@" + mod.ID + ">"},
+		{mod, discordgo.PermissionManageMessages, slashData("reports", "list"), "by <@" + reporter.ID + ">"},
+	} {
+		resp, _ := e.post(t, r, e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, tc.from, tc.perms, tc.data))
+		if resp.Data == nil || !strings.Contains(resp.Data.Content, tc.want) {
+			t.Fatalf("%v: %+v", tc.data["options"], resp.Data)
+		}
 	}
 }

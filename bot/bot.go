@@ -33,6 +33,10 @@ const (
 	laterWithin = 10 * time.Minute
 	// shutdownWithin bounds the whole shutdown.
 	shutdownWithin = 25 * time.Second
+	// laterWorkers run the deferred work of answered interactions. A fixed few keep a
+	// burst of follow-ups (player lookups, filing) from starving the answers still
+	// to give, which have Discord's 3 seconds; follow-ups have 15 minutes.
+	laterWorkers = 8
 )
 
 // Handler answers interactions.
@@ -84,6 +88,9 @@ type Bot struct {
 	// ready is closed once the HTTP listener is up; Addr is then valid.
 	ready chan struct{}
 	lis   net.Listener
+
+	// laterQueue feeds the laterWorkers.
+	laterQueue chan func(context.Context)
 }
 
 // New assembles a Bot.
@@ -92,9 +99,17 @@ func New(o Options) *Bot {
 		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
 		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
-		ready: make(chan struct{}),
+		ready:      make(chan struct{}),
+		laterQueue: make(chan func(context.Context), 4096),
 	}
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
+	for range laterWorkers {
+		go func() {
+			for then := range b.laterQueue {
+				b.runLater(then)
+			}
+		}()
+	}
 	return b
 }
 
@@ -207,16 +222,23 @@ func (b *Bot) begin() bool {
 	return b.accepting
 }
 
-// later runs deferred work of an answered interaction, tracked for shutdown. It is
+// later queues deferred work of an answered interaction, tracked for shutdown. It is
 // called from inside tracked work, which keeps shutdown's Wait from starting early.
+// A full queue never drops work: it runs on its own.
 func (b *Bot) later(then func(context.Context)) {
 	b.inflight.Add(1)
-	go func() {
-		defer b.inflight.Done()
-		ctx, cancel := context.WithTimeout(b.workCtx, laterWithin)
-		defer cancel()
-		then(ctx)
-	}()
+	select {
+	case b.laterQueue <- then:
+	default:
+		go b.runLater(then)
+	}
+}
+
+func (b *Bot) runLater(then func(context.Context)) {
+	defer b.inflight.Done()
+	ctx, cancel := context.WithTimeout(b.workCtx, laterWithin)
+	defer cancel()
+	then(ctx)
 }
 
 type botMetrics struct {

@@ -35,9 +35,17 @@ type REST struct {
 // authenticating with the bot token.
 func NewREST(base, token, appID string, hc *http.Client) *REST {
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: pooledTransport()}
 	}
 	return &REST{base: strings.TrimRight(base, "/"), token: token, appID: appID, hc: hc}
+}
+
+// pooledTransport keeps enough idle connections to Discord for the bot's concurrency:
+// Go's default keeps two per host, and every call past those opens a new connection.
+func pooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
+	return t
 }
 
 // APIError is an error answer of Discord.
@@ -54,6 +62,10 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("discord %s %s: HTTP %d (code %d): %s", e.Method, e.Path, e.Status, e.Code, e.Message)
 }
 
+// HTTPStatus is the answer's status; package commands tells permanent refusals from
+// temporary ones by it.
+func (e *APIError) HTTPStatus() int { return e.Status }
+
 // IsCode reports whether err is a Discord answer with JSON error code code.
 func IsCode(err error, code int) bool {
 	var e *APIError
@@ -69,6 +81,59 @@ func (r *REST) Respond(ctx context.Context, id, token string, resp *discordgo.In
 func (r *REST) EditResponse(ctx context.Context, token string, edit *discordgo.WebhookEdit) error {
 	edit.AllowedMentions = noMentions()
 	return r.do(ctx, http.MethodPatch, "/webhooks/"+r.appID+"/"+token+"/messages/@original", false, edit, edit.Files, nil)
+}
+
+// SendMessage posts a message in a channel, uploading m.Files with it.
+func (r *REST) SendMessage(ctx context.Context, channelID string, m *discordgo.MessageSend) (*discordgo.Message, error) {
+	body := messageBody(m.Content, m.Embeds, m.Components)
+	var out discordgo.Message
+	if err := r.do(ctx, http.MethodPost, "/channels/"+channelID+"/messages", true, body, m.Files, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// EditMessage edits a message the bot posted.
+func (r *REST) EditMessage(ctx context.Context, channelID, messageID string, m *discordgo.MessageEdit) error {
+	var content string
+	if m.Content != nil {
+		content = *m.Content
+	}
+	var embeds []*discordgo.MessageEmbed
+	if m.Embeds != nil {
+		embeds = *m.Embeds
+	}
+	var components []discordgo.MessageComponent
+	if m.Components != nil {
+		components = *m.Components
+	}
+	return r.do(ctx, http.MethodPatch, "/channels/"+channelID+"/messages/"+messageID, true, messageBody(content, embeds, components), nil, nil)
+}
+
+// SendDM sends a direct message to a user, opening the DM channel first.
+func (r *REST) SendDM(ctx context.Context, userID string, m *discordgo.MessageSend) error {
+	var ch discordgo.Channel
+	if err := r.do(ctx, http.MethodPost, "/users/@me/channels", true, map[string]string{"recipient_id": userID}, nil, &ch); err != nil {
+		return err
+	}
+	_, err := r.SendMessage(ctx, ch.ID, m)
+	return err
+}
+
+// messageBody is a message as Discord's document has it, with empty parts left out
+// (discordgo writes them as null) and mentions never allowed.
+func messageBody(content string, embeds []*discordgo.MessageEmbed, components []discordgo.MessageComponent) map[string]any {
+	body := map[string]any{"allowed_mentions": noMentions()}
+	if content != "" {
+		body["content"] = content
+	}
+	if embeds != nil {
+		body["embeds"] = embeds
+	}
+	if components != nil {
+		body["components"] = components
+	}
+	return body
 }
 
 // BulkOverwrite replaces the application's commands, globally when guildID is empty.

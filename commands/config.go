@@ -7,6 +7,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
 )
 
@@ -27,18 +28,66 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		return reply(msgUnknownInteraction())
 	}
 	sub := data.Options[0]
-	opts := map[string]*discordgo.ApplicationCommandInteractionDataOption{}
-	for _, o := range sub.Options {
-		opts[o.Name] = o
-	}
-	str := func(name string) string {
-		if o := opts[name]; o != nil && o.Type == discordgo.ApplicationCommandOptionString {
-			return o.StringValue()
-		}
-		return ""
-	}
+	opts := optionMap(sub.Options)
+	str := func(name string) string { return optString(opts[name]) }
 	guild := c.i.GuildID
 	switch sub.Name {
+	case subChannel:
+		channel := optString(opts[optChannel])
+		if channel == "" {
+			if err := c.svc.Settings.SetModLog(ctx, guild, ""); err != nil {
+				return reply(c.fail(err, "turning the mod log off"))
+			}
+			return reply(msgModLogOff)
+		}
+		// Say hello in the channel first: an admin learns at once if the bot can't post.
+		return deferred(func(ctx context.Context) {
+			_, err := c.discord.SendMessage(ctx, channel, &discordgo.MessageSend{Content: msgModLogHello})
+			if s := statusOf(err); s >= 400 && s < 500 && s != 429 {
+				c.log.Info().Err(err).Str("channel_id", channel).Msg("mod-log channel refused")
+				c.edit(ctx, msgModLogCantPost(channel), nil)
+				return
+			}
+			if err == nil {
+				err = c.svc.Settings.SetModLog(ctx, guild, channel)
+			}
+			if err != nil {
+				c.edit(ctx, c.fail(err, "setting the mod-log channel"), nil)
+				return
+			}
+			c.log.Info().Str("channel_id", channel).Msg("mod-log channel set")
+			c.edit(ctx, msgModLogSet(channel), nil)
+		})
+	case subModRole:
+		role := optString(opts[optRole])
+		if err := c.svc.Settings.SetModRole(ctx, guild, role); err != nil {
+			return reply(c.fail(err, "setting the moderator role"))
+		}
+		return reply(msgModRole(role))
+	case subLimit:
+		count, _ := optInt(opts[optCount])
+		per, err := config.ParseDuration(str(optPer))
+		if err != nil || count < 1 || count > 10000 {
+			return reply(msgBadInput(&reporting.InputError{Field: "limit", Problem: "give a count of reports and a duration like 10m, 1h or 1d"}))
+		}
+		r := config.Rate{Count: int(count), Per: per}
+		if err := c.svc.Settings.SetLimit(ctx, guild, r); err != nil {
+			if ie, ok := inputError(err); ok {
+				return reply(msgBadInput(ie))
+			}
+			return reply(c.fail(err, "setting the limit"))
+		}
+		c.log.Info().Str("limit", r.String()).Msg("limit set")
+		return reply(msgLimitSet(r))
+	case subAnonymous:
+		on, ok := optBool(opts[optOn])
+		if !ok {
+			return reply(msgUnknownInteraction())
+		}
+		if err := c.svc.Settings.SetAnonymous(ctx, guild, on); err != nil {
+			return reply(c.fail(err, "setting anonymity"))
+		}
+		return reply(msgAnonymous(on))
 	case subShow:
 		st, err := c.svc.Settings.Get(ctx, guild)
 		if err != nil {
@@ -113,7 +162,7 @@ func (c *call) configAutocomplete(ctx context.Context, data discordgo.Applicatio
 	var typed string
 	for _, o := range sub.Options {
 		if o.Focused && o.Name == optReason && sub.Name == subReasonRemove {
-			typed = strings.ToLower(strings.TrimSpace(o.StringValue()))
+			typed = strings.ToLower(strings.TrimSpace(optString(o)))
 			st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
 			if err != nil {
 				c.fail(err, "reading settings for autocomplete")

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/reportbot/reportbot/reporting"
 )
@@ -35,7 +38,18 @@ const (
 	kindReport = "report"
 	// kindPlayer is the select of players sharing a name (RallyHere): player.
 	kindPlayer = inputPlayer
+	// kindMod is a moderator's button on a mod-log post: mod:<action>:<report id>.
+	kindMod = "mod"
+	// kindList is a page button of /reports list: list:<page>:<status or all>:<player>.
+	// The player filter is last and may itself contain ':'.
+	kindList = "list"
 )
+
+// listStatuses are the statuses /reports list filters by.
+var listStatuses = []reporting.Status{
+	reporting.StatusQueued, reporting.StatusDelivered, reporting.StatusHandedOff, reporting.StatusFailed,
+	reporting.StatusClaimed, reporting.StatusResolved, reporting.StatusDismissed,
+}
 
 var (
 	snowflakeRE = regexp.MustCompile(`^[0-9]{17,20}$`)
@@ -52,7 +66,11 @@ func ParseCustomID(s string) (CustomID, error) {
 	if len(s) == 0 || len(s) > 100 {
 		return CustomID{}, errCustomID
 	}
+	kind, _, _ := strings.Cut(s, ":")
 	parts := strings.Split(s, ":")
+	if kind == kindList {
+		parts = strings.SplitN(s, ":", 4)
+	}
 	c := CustomID{Kind: parts[0], Args: parts[1:]}
 	ok := false
 	switch c.Kind {
@@ -61,6 +79,10 @@ func ParseCustomID(s string) (CustomID, error) {
 			(len(c.Args) == 1 || (c.Args[0] == string(reporting.RallyHere) && snowflakeRE.MatchString(c.Args[1])))
 	case kindPlayer:
 		ok = len(c.Args) == 0
+	case kindMod:
+		ok = len(c.Args) == 2 && actionStatus[c.Args[0]] != "" && reporting.ValidID(c.Args[1])
+	case kindList:
+		ok = len(c.Args) == 3 && validPage(c.Args[0]) && validStatusFilter(c.Args[1]) && utf8.ValidString(c.Args[2])
 	}
 	if !ok {
 		return CustomID{}, fmt.Errorf("%w: %q", errCustomID, s)
@@ -70,4 +92,13 @@ func ParseCustomID(s string) (CustomID, error) {
 
 func validGame(s string) bool {
 	return s == string(reporting.RallyHere) || s == string(reporting.Destiny2)
+}
+
+func validPage(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n < 100 && strconv.Itoa(n) == s
+}
+
+func validStatusFilter(s string) bool {
+	return s == "all" || slices.Contains(listStatuses, reporting.Status(s))
 }

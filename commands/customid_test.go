@@ -19,6 +19,19 @@ func TestParseCustomID(t *testing.T) {
 		{"report", false},
 		{"report:rallyhere:123456789012345678:x", false},
 		{"player", true},
+		{"mod:claim:R-0000000000000", true},
+		{"mod:resolve:R-0000000000000", true},
+		{"mod:dismiss:R-ZZZZZZZZZZZZZ", true},
+		{"mod:delete:R-0000000000000", false},
+		{"mod:claim:R-000", false},
+		{"mod:claim", false},
+		{"list:0:all:", true},
+		{"list:3:delivered:bob", true},
+		{"list:3:delivered:a:b:c", true},
+		{"list:100:all:", false},
+		{"list:01:all:", false},
+		{"list:1:lost:", false},
+		{"list:1:all", false},
 		{"player:x", false},
 		{"", false},
 		{"nope", false},
@@ -41,6 +54,7 @@ func TestParseCustomID(t *testing.T) {
 // written: it round-trips, fits Discord's 100 characters, and has a known kind.
 func FuzzParseCustomID(f *testing.F) {
 	for _, s := range []string{"report:rallyhere", "report:rallyhere:123456789012345678", "report:destiny2", "player",
+		"mod:claim:R-0000000000000", "list:2:failed:bob:x",
 		"report::", ":", "report:rallyhere:\x00", "player:"} {
 		f.Add(s)
 	}
@@ -53,11 +67,14 @@ func FuzzParseCustomID(f *testing.F) {
 			t.Fatalf("ParseCustomID(%q) accepted %+v, which writes back as %q", s, c, c.String())
 		}
 		switch c.Kind {
-		case kindReport, kindPlayer:
+		case kindReport, kindPlayer, kindMod, kindList:
 		default:
 			t.Fatalf("ParseCustomID(%q): unknown kind %q accepted", s, c.Kind)
 		}
-		for _, a := range c.Args {
+		for i, a := range c.Args {
+			if c.Kind == kindList && i == 2 {
+				continue // the free-text player filter
+			}
 			if a == "" || strings.ContainsAny(a, ": \n") {
 				t.Fatalf("ParseCustomID(%q): argument %q accepted", s, a)
 			}

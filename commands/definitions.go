@@ -11,17 +11,36 @@ import (
 const (
 	cmdReport     = "report"
 	cmdReportUser = "Report player"
+	cmdReports    = "reports"
 	cmdConfig     = "report-config"
 
 	subPlayer = "player"
 	optPlayer = "player"
 
+	subMine  = "mine"
+	subList  = "list"
+	subBar   = "bar"
+	subUnbar = "unbar"
+
+	optStatus   = "status"
+	optMember   = "member"
+	optDuration = "duration"
+
 	subShow         = "show"
+	subChannel      = "channel"
+	subModRole      = "mod-role"
+	subLimit        = "limit"
+	subAnonymous    = "anonymous"
 	subReasons      = "reasons"
 	subReasonAdd    = "reason-add"
 	subReasonRemove = "reason-remove"
 	subReasonReset  = "reason-reset"
 
+	optChannel         = "channel"
+	optRole            = "role"
+	optCount           = "count"
+	optPer             = "per"
+	optOn              = "on"
 	optLabel           = "label"
 	optRallyHereReason = "rallyhere-reason"
 	optReason          = "reason"
@@ -49,6 +68,31 @@ func Definitions(enabled func(reporting.Game) bool) []*discordgo.ApplicationComm
 			&discordgo.ApplicationCommand{Type: discordgo.UserApplicationCommand, Name: cmdReportUser, Contexts: guildOnly},
 		)
 	}
+	statusChoices := []*discordgo.ApplicationCommandOptionChoice{}
+	for _, st := range listStatuses {
+		statusChoices = append(statusChoices, &discordgo.ApplicationCommandOptionChoice{Name: string(st), Value: string(st)})
+	}
+	member := func(desc string) *discordgo.ApplicationCommandOption {
+		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionUser, Name: optMember, Description: desc, Required: true}
+	}
+	cmds = append(cmds, &discordgo.ApplicationCommand{
+		Name: cmdReports, Description: "Look reports up", Contexts: guildOnly,
+		Options: []*discordgo.ApplicationCommandOption{
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subMine, Description: "Your latest reports and where each stands"},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subList, Description: "Moderators: recent reports in this server",
+				Options: []*discordgo.ApplicationCommandOption{
+					{Type: discordgo.ApplicationCommandOptionString, Name: optStatus, Description: "Only reports with this status", Choices: statusChoices},
+					{Type: discordgo.ApplicationCommandOptionString, Name: optPlayer, Description: "Only reports about this player (name, id or @member)", MaxLength: maxPlayerFilter},
+				}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subBar, Description: "Moderators: stop a member from filing reports for a while",
+				Options: []*discordgo.ApplicationCommandOption{
+					member("The member to bar"),
+					{Type: discordgo.ApplicationCommandOptionString, Name: optDuration, Description: "For how long, e.g. 12h, 7d, 30d (at most 365d)", Required: true, MaxLength: 20},
+				}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subUnbar, Description: "Moderators: let a barred member report again",
+				Options: []*discordgo.ApplicationCommandOption{member("The member to let report again")}},
+		},
+	})
 	rallyHereChoices := []*discordgo.ApplicationCommandOptionChoice{}
 	for _, r := range reporting.RallyHereReasons() {
 		rallyHereChoices = append(rallyHereChoices, &discordgo.ApplicationCommandOptionChoice{Name: r, Value: r})
@@ -58,6 +102,19 @@ func Definitions(enabled func(reporting.Game) bool) []*discordgo.ApplicationComm
 		DefaultMemberPermissions: &manageGuild,
 		Options: []*discordgo.ApplicationCommandOption{
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subShow, Description: "Show this server's report settings"},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subChannel, Description: "Where reports are posted for moderators (leave empty: nowhere)",
+				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionChannel, Name: optChannel,
+					Description: "The mod-log channel", ChannelTypes: []discordgo.ChannelType{discordgo.ChannelTypeGuildText,
+						discordgo.ChannelTypeGuildNews, discordgo.ChannelTypeGuildPublicThread, discordgo.ChannelTypeGuildPrivateThread}}}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subModRole, Description: "A role whose members handle reports (leave empty: none)",
+				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionRole, Name: optRole, Description: "The moderators' role"}}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subLimit, Description: "How many reports each member may file",
+				Options: []*discordgo.ApplicationCommandOption{
+					{Type: discordgo.ApplicationCommandOptionInteger, Name: optCount, Description: "Reports…", Required: true, MinValue: ptr(1.0), MaxValue: 10000},
+					{Type: discordgo.ApplicationCommandOptionString, Name: optPer, Description: "…per this long, e.g. 10m, 1h, 1d", Required: true, MaxLength: 20},
+				}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subAnonymous, Description: "Hide who reported from moderators",
+				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionBoolean, Name: optOn, Description: "On or off", Required: true}}},
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasons, Description: "List the report reasons"},
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonAdd, Description: "Add a report reason",
 				Options: []*discordgo.ApplicationCommandOption{

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/reportbot/reportbot/config"
@@ -27,16 +30,71 @@ const (
 	adminPerm = int64(discordgo.PermissionManageGuild)
 )
 
-// recorder is a Discord that keeps the edits of original responses.
+// recorder is a Discord that keeps what the bot sent: edits of answers, channel
+// messages (with their edits) and DMs. Package bot's tests run the same flows against
+// the fake Discord of bot/discordtest, through the real REST client.
 type recorder struct {
-	mu    sync.Mutex
-	edits map[string][]*discordgo.WebhookEdit
+	mu       sync.Mutex
+	edits    map[string][]*discordgo.WebhookEdit
+	messages map[string][]*sentMessage // by channel
+	dms      map[string][]string       // by user
+	seq      int
+	// refuse makes SendMessage to a channel fail with that HTTP status.
+	refuse map[string]int
+}
+
+type sentMessage struct {
+	ID    string
+	Send  *discordgo.MessageSend
+	Edits []*discordgo.MessageEdit
+}
+
+// httpError stands in for bot.APIError: commands only needs its status.
+type httpError int
+
+func (e httpError) Error() string   { return fmt.Sprintf("HTTP %d", int(e)) }
+func (e httpError) HTTPStatus() int { return int(e) }
+
+func newRecorder() *recorder {
+	return &recorder{edits: map[string][]*discordgo.WebhookEdit{}, messages: map[string][]*sentMessage{},
+		dms: map[string][]string{}, refuse: map[string]int{}}
 }
 
 func (r *recorder) EditResponse(_ context.Context, token string, e *discordgo.WebhookEdit) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.edits[token] = append(r.edits[token], e)
+	return nil
+}
+
+func (r *recorder) SendMessage(_ context.Context, channelID string, m *discordgo.MessageSend) (*discordgo.Message, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.refuse[channelID]; s != 0 {
+		return nil, httpError(s)
+	}
+	r.seq++
+	id := fmt.Sprintf("5%017d", r.seq)
+	r.messages[channelID] = append(r.messages[channelID], &sentMessage{ID: id, Send: m})
+	return &discordgo.Message{ID: id, ChannelID: channelID}, nil
+}
+
+func (r *recorder) EditMessage(_ context.Context, channelID, messageID string, m *discordgo.MessageEdit) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sm := range r.messages[channelID] {
+		if sm.ID == messageID {
+			sm.Edits = append(sm.Edits, m)
+			return nil
+		}
+	}
+	return httpError(404)
+}
+
+func (r *recorder) SendDM(_ context.Context, userID string, m *discordgo.MessageSend) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dms[userID] = append(r.dms[userID], m.Content)
 	return nil
 }
 
@@ -49,34 +107,70 @@ func (r *recorder) last(token string) *discordgo.WebhookEdit {
 	return nil
 }
 
+// editsOf is the content of every edit of the answer with token, in order.
+func (r *recorder) editsOf(token string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.edits[token] {
+		if e.Content != nil {
+			out = append(out, *e.Content)
+		}
+	}
+	return out
+}
+
+func (r *recorder) channel(id string) []*sentMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.messages[id])
+}
+
+func (r *recorder) dmsOf(user string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.dms[user])
+}
+
 // harness is a Router on the real service, a real redis-server and the RallyHere fake.
 type harness struct {
-	t       *testing.T
-	rh      *rallyheretest.Server
-	svc     *reporting.Service
-	router  *Router
-	discord *recorder
-	seq     atomic.Int64
+	t        *testing.T
+	rh       *rallyheretest.Server
+	svc      *reporting.Service
+	pipeline *reporting.Pipeline
+	router   *Router
+	discord  *recorder
+	seq      atomic.Int64
 	// fallback is the operator's fallback source player, when asked for.
 	fallback string
+	global   config.Rate
+	rdb      *redis.Client
 }
+
+// rdbClient is the harness's Redis, for tests that adjust what is stored.
+func (h *harness) rdbClient() *redis.Client { return h.rdb }
 
 type harnessOptions struct {
 	noRallyHere bool
 	fallback    bool
 	limit       config.Rate
+	global      config.Rate
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
-	h := &harness{t: t, discord: &recorder{edits: map[string][]*discordgo.WebhookEdit{}}}
+	h := &harness{t: t, discord: newRecorder(), rdb: rdb}
 	if o.limit.Count == 0 {
 		o.limit = config.Rate{Count: 3, Per: 10 * time.Minute}
 	}
+	if o.global.Count == 0 {
+		o.global = config.Rate{Count: 20, Per: 24 * time.Hour}
+	}
+	h.global = o.global
 	opts := reporting.Options{
 		DefaultLimit: o.limit, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute},
-		GlobalLimit: config.Rate{Count: 20, Per: 24 * time.Hour},
+		GlobalLimit: o.global,
 		Retention:   90 * 24 * time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
 	}
 	if !o.noRallyHere {
@@ -88,7 +182,21 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		}
 	}
 	h.svc = reporting.NewService(rdb, opts)
-	h.router = NewRouter(h.svc, h.discord, Options{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, nil, log), reporting.PipelineOptions{
+		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
+		ClaimIdle: time.Second, AttemptTimeout: 3 * time.Second,
+	})
+	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := h.pipeline.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 	return h
 }
 
@@ -118,8 +226,10 @@ var (
 func (h *harness) interaction(typ discordgo.InteractionType, from user, data any, extra map[string]any) *discordgo.Interaction {
 	h.t.Helper()
 	n := h.seq.Add(1)
+	// A real snowflake: its time is when the interaction's token expires from.
+	id := (uint64(time.Now().UnixMilli()-1420070400000) << 22) | uint64(n)
 	raw := map[string]any{
-		"id": fmt.Sprintf("8%017d", n), "application_id": appID, "type": typ, "token": fmt.Sprintf("token-%d", n),
+		"id": strconv.FormatUint(id, 10), "application_id": appID, "type": typ, "token": fmt.Sprintf("token-%d", n),
 		"version": 1, "guild_id": guildID, "channel_id": channelID, "member": from.member(),
 		"data": data, "locale": "en-US", "context": 0,
 	}
@@ -154,9 +264,9 @@ func (h *harness) handle(i *discordgo.Interaction) Response {
 	return resp
 }
 
-// outcome is the text the user ends up seeing: the last edit of the original response,
-// or the immediate reply.
-func (h *harness) outcome(i *discordgo.Interaction, resp Response) string {
+// shown is the text the user sees now: the last edit of the original response, or
+// the immediate reply.
+func (h *harness) shown(i *discordgo.Interaction, resp Response) string {
 	if e := h.discord.last(i.Token); e != nil && e.Content != nil {
 		return *e.Content
 	}
@@ -164,6 +274,35 @@ func (h *harness) outcome(i *discordgo.Interaction, resp Response) string {
 		return resp.Reply.Data.Content
 	}
 	return ""
+}
+
+// outcome waits (the pipeline works in the background) until the user is shown text
+// containing want, and returns it; the test fails with what they saw instead.
+func (h *harness) outcome(i *discordgo.Interaction, resp Response, want string) string {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := h.shown(i, resp)
+		if strings.Contains(got, want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the user saw %q; want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// eventually polls cond for up to 10 s.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func slash(name string, sub string, opts ...map[string]any) map[string]any {
@@ -229,5 +368,5 @@ func (h *harness) limitOf(reporter string) reporting.LimitRequest {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return reporting.LimitRequest{ReporterID: reporter, GuildID: guildID, Guild: st.Limit, Global: config.Rate{Count: 20, Per: 24 * time.Hour}}
+	return reporting.LimitRequest{ReporterID: reporter, GuildID: guildID, Guild: st.Limit, Global: h.global}
 }

@@ -21,6 +21,8 @@ func msgInternal(ref string) string {
 const (
 	msgGuildOnly       = "Reports can only be made in a server."
 	msgNotAdmin        = "Only members with the **Manage Server** permission can change the report settings."
+	msgNotModerator    = "Only moderators (members with **Manage Messages**, or the server's moderator role) can do that."
+	msgReportGone      = "That report is no longer kept (reports are deleted after the retention period)."
 	msgSelf            = "You can't report yourself."
 	msgBot             = "Bots can't be reported."
 	msgNotYours        = "This isn't your report; only the person who started it can use it."
@@ -96,30 +98,104 @@ func msgDelivered(r *reporting.Report) string {
 		who(r.Target), r.Game.Title(), r.Game.Title(), r.UpstreamID, r.ID)
 }
 
-// msgUpstream explains an upstream refusal of a report or lookup. ref is given for the
-// faults the reporter cannot fix.
-func msgUpstream(f reporting.Fault, ref string, now time.Time) string {
-	switch f.Kind {
-	case reporting.FaultUnavailable:
-		return "RallyHere isn't answering right now, so your report wasn't sent and didn't count against your limit. Try again in a few minutes."
-	case reporting.FaultBusy:
-		when := "in a few minutes"
-		if f.RetryAfter > 0 {
-			when = stamp(now.Add(f.RetryAfter), "R")
-		}
-		return fmt.Sprintf("RallyHere is getting too many requests, so your report wasn't sent and didn't count against your limit. Try again %s.", when)
-	case reporting.FaultInvalid:
-		return fmt.Sprintf("RallyHere refused the report: %s. Nothing was filed and it didn't count against your limit.", escape(f.Detail))
-	case reporting.FaultTargetGone:
-		return "RallyHere says that player doesn't exist (any more), so nothing was filed. Check the name or ID and try again."
-	case reporting.FaultNoSource:
-		return fmt.Sprintf("RallyHere refused the report because it didn't say who sent it. This is a set-up problem with the bot, not with your report (ref `%s`); tell the bot's operator.", ref)
-	case reporting.FaultPermissions:
-		return fmt.Sprintf("RallyHere refused the report: the bot's game credentials aren't allowed to file reports. The bot's operator has to fix this (ref `%s`).", ref)
-	case reporting.FaultCredentials:
-		return fmt.Sprintf("RallyHere didn't accept the bot's credentials. The bot's operator has to fix this (ref `%s`).", ref)
+// msgReporterNews tells a reporter what became of their report (SPEC §4): the
+// pipeline sends it as an edit of their answer, or as a DM.
+func msgReporterNews(r *reporting.Report, now time.Time) string {
+	about, ref, game := who(r.Target), "`"+r.ID+"`", r.Game.Title()
+	switch reporting.ReporterNews(r) {
+	case "delivered":
+		return msgDelivered(r)
+	case "choosing":
+		return msgAmbiguous(r.Target.Value, len(r.Candidates))
+	case "retrying":
+		return fmt.Sprintf("⏳ %s isn't answering right now. Your report about %s is saved (reference %s) and the bot will keep trying for up to a day; you'll hear here or by direct message when it's through. `/reports mine` shows where it stands.", game, about, ref)
+	case "claimed":
+		return fmt.Sprintf("👀 A moderator is looking at your report about %s (%s).", about, ref)
+	case "resolved":
+		return fmt.Sprintf("✔️ A moderator resolved your report about %s (%s). Thank you for reporting.", about, ref)
+	case "dismissed":
+		return fmt.Sprintf("A moderator dismissed your report about %s (%s).", about, ref)
 	}
-	return msgInternal(ref)
+	// failed
+	switch r.Fault {
+	case reporting.FaultInvalid:
+		return fmt.Sprintf("❌ %s refused your report about %s: %s. Nothing was filed, and it doesn't count against your limit.", game, about, escape(r.FaultDetail))
+	case reporting.FaultTargetGone:
+		return fmt.Sprintf("❌ %s says the player you reported (%s) doesn't exist (any more). Nothing was filed, and it doesn't count against your limit.", game, about)
+	case reporting.FaultPlayerNotFound:
+		return "❌ " + msgPlayerNotFound(r.Target) + " Nothing was filed, and it doesn't count against your limit."
+	case reporting.FaultAmbiguous:
+		return fmt.Sprintf("❌ Several %s players are named “%s”. Nothing was filed and it doesn't count against your limit; report again with their player ID.", game, escape(r.Target.Value))
+	case reporting.FaultReporterNotLinked:
+		return "❌ " + msgReporterUnknown + " Nothing was filed, and it doesn't count against your limit."
+	case reporting.FaultTargetNotLinked:
+		return "❌ " + msgTargetNotLinked(r.Target)
+	case reporting.FaultSelfReport:
+		return "❌ " + msgSelf
+	case reporting.FaultDuplicate:
+		return fmt.Sprintf("❌ You already reported %s in the last 24 hours, so this report was not filed again. It doesn't count against your limit.", about)
+	case reporting.FaultExpired:
+		return fmt.Sprintf("❌ Your report about %s (reference %s) couldn't be delivered: %s was unavailable for a whole day. The server's moderators can still see it.", about, ref, game)
+	}
+	return fmt.Sprintf("❌ Your report about %s (reference %s) couldn't be filed: %s. That is a problem with the bot's set-up, not with your report; the bot's operator will find it in the logs under %s.",
+		about, ref, faultText(r.Fault, r.FaultDetail), ref)
+}
+
+// msgMine lists a reporter's latest reports (/reports mine).
+func msgMine(list []*reporting.Report, now time.Time) string {
+	if len(list) == 0 {
+		return "You haven't filed any reports (or they're older than the bot keeps)."
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Your latest reports**\n")
+	for _, r := range list {
+		fmt.Fprintf(&b, "• `%s` %s · %s about %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), who(r.Target), statusLine(r, now))
+	}
+	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
+}
+
+// msgList is a page of /reports list.
+func msgList(list []*reporting.Report, anonymous bool, page int, status, player string, now time.Time) string {
+	var b strings.Builder
+	b.WriteString("**Reports in this server**")
+	var filters []string
+	if status != "all" {
+		filters = append(filters, "status "+status)
+	}
+	if player != "" {
+		filters = append(filters, "player “"+escape(player)+"”")
+	}
+	if len(filters) > 0 {
+		b.WriteString(" · " + strings.Join(filters, ", "))
+	}
+	fmt.Fprintf(&b, " · page %d\n", page+1)
+	if len(list) == 0 {
+		b.WriteString("No reports match.")
+		return b.String()
+	}
+	for _, r := range list {
+		by := "<@" + r.ReporterID + ">"
+		if anonymous {
+			by = "anonymous"
+		}
+		fmt.Fprintf(&b, "• `%s` %s · %s about %s · by %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), who(r.Target), by, statusLine(r, now))
+	}
+	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
+}
+
+func msgBarred(memberID string, until time.Time) string {
+	return fmt.Sprintf("<@%s> can't file reports in this server until %s. `/reports unbar` lifts it.", memberID, stamp(until, "f"))
+}
+
+func msgUnbarred(memberID string, was bool) string {
+	if !was {
+		return fmt.Sprintf("<@%s> wasn't barred from reporting.", memberID)
+	}
+	return fmt.Sprintf("<@%s> can file reports again.", memberID)
+}
+
+func msgAlreadyClosed(r *reporting.Report) string {
+	return fmt.Sprintf("Report `%s` is already %s; it can't be changed any more.", r.ID, r.Moderation)
 }
 
 // Settings messages.
@@ -180,8 +256,53 @@ func msgShow(v ShowView) string {
 		source = "the bot's default"
 	}
 	fmt.Fprintf(&b, "Limit per member: %s (%s; the bot allows at most %s)\n", rate(v.Settings.Limit), source, rate(v.MaxLimit))
+	channel := "off (`/report-config channel` sets one)"
+	if v.Settings.ModLogChannel != "" {
+		channel = "<#" + v.Settings.ModLogChannel + ">"
+	}
+	fmt.Fprintf(&b, "Mod log: %s\n", channel)
+	role := "none: moderators are members with Manage Messages"
+	if v.Settings.ModRole != "" {
+		role = "<@&" + v.Settings.ModRole + "> (and members with Manage Messages)"
+	}
+	fmt.Fprintf(&b, "Moderator role: %s\n", role)
+	anon := "off: moderators see who reported"
+	if v.Settings.Anonymous {
+		anon = "on: moderators don't see who reported (the bot still keeps it)"
+	}
+	fmt.Fprintf(&b, "Anonymous reports: %s\n", anon)
 	b.WriteString(msgReasons(v.Settings.Reasons))
 	return b.String()
+}
+
+func msgModLogSet(channelID string) string {
+	return fmt.Sprintf("Reports will be posted in <#%s>.", channelID)
+}
+
+const msgModLogOff = "The mod log is off: reports are no longer posted anywhere. `/reports list` still shows them."
+
+func msgModLogCantPost(channelID string) string {
+	return fmt.Sprintf("I can't post in <#%s>. Give the bot **View Channel**, **Send Messages**, **Embed Links** and **Attach Files** there, then set the channel again.", channelID)
+}
+
+const msgModLogHello = "📋 Reports filed in this server will be posted here, with buttons for moderators to claim, resolve or dismiss them."
+
+func msgModRole(roleID string) string {
+	if roleID == "" {
+		return "No moderator role: moderators are members with Manage Messages."
+	}
+	return fmt.Sprintf("Members with <@&%s> (and those with Manage Messages) can now handle reports.", roleID)
+}
+
+func msgLimitSet(r config.Rate) string {
+	return fmt.Sprintf("Each member can now file %s in this server.", rate(r))
+}
+
+func msgAnonymous(on bool) string {
+	if on {
+		return "Anonymous reports are on: moderators won't see who filed a report. The bot still keeps it, for limits and abuse."
+	}
+	return "Anonymous reports are off: moderators see who filed each report."
 }
 
 // Formatting helpers.

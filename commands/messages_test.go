@@ -1,12 +1,14 @@
 package commands
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
@@ -70,15 +72,6 @@ func TestMessagesGolden(t *testing.T) {
 		{"ambiguous", msgAmbiguous("bob", 3)},
 		{"sending", msgSending(member)},
 		{"delivered", msgDelivered(&reporting.Report{ID: "R-0000000000000", Game: reporting.RallyHere, Target: name, UpstreamID: "9b2f"})},
-		{"upstream unavailable", msgUpstream(reporting.Fault{Kind: reporting.FaultUnavailable}, "", now)},
-		{"upstream busy", msgUpstream(reporting.Fault{Kind: reporting.FaultBusy, RetryAfter: 30 * time.Second}, "", now)},
-		{"upstream busy no wait", msgUpstream(reporting.Fault{Kind: reporting.FaultBusy}, "", now)},
-		{"upstream invalid", msgUpstream(reporting.Fault{Kind: reporting.FaultInvalid, Detail: "String should have at most 4096 characters"}, "", now)},
-		{"upstream target gone", msgUpstream(reporting.Fault{Kind: reporting.FaultTargetGone}, "", now)},
-		{"upstream no source", msgUpstream(reporting.Fault{Kind: reporting.FaultNoSource}, "ABCD2345", now)},
-		{"upstream permissions", msgUpstream(reporting.Fault{Kind: reporting.FaultPermissions}, "ABCD2345", now)},
-		{"upstream credentials", msgUpstream(reporting.Fault{Kind: reporting.FaultCredentials}, "ABCD2345", now)},
-		{"upstream unknown", msgUpstream(reporting.Fault{Kind: reporting.FaultUnknown}, "ABCD2345", now)},
 		{"reason added", msgReasonAdded(reasons[0], 11)},
 		{"reason removed", msgReasonRemoved("Teaming", 9)},
 		{"no such reason", msgNoSuchReason("nope")},
@@ -89,11 +82,37 @@ func TestMessagesGolden(t *testing.T) {
 		{"reasons", msgReasons(reasons)},
 		{"show", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:2], Limit: limit},
 			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
+		{"show configured", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: config.Rate{Count: 5, Per: time.Hour}, LimitSet: true,
+			ModLogChannel: "920000000000000001", ModRole: "930000000000000001", Anonymous: true},
+			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
+		{"not moderator", msgNotModerator},
+		{"report gone", msgReportGone},
+		{"barred", msgBarred("123456789012345678", now.Add(7*24*time.Hour))},
+		{"unbarred", msgUnbarred("123456789012345678", true)},
+		{"not barred", msgUnbarred("123456789012345678", false)},
+		{"already closed", msgAlreadyClosed(&reporting.Report{ID: "R-0000000000000", Moderation: reporting.StatusResolved})},
+		{"mod log set", msgModLogSet("920000000000000001")},
+		{"mod log off", msgModLogOff},
+		{"mod log refused", msgModLogCantPost("920000000000000001")},
+		{"mod log hello", msgModLogHello},
+		{"mod role", msgModRole("930000000000000001")},
+		{"mod role cleared", msgModRole("")},
+		{"limit set", msgLimitSet(config.Rate{Count: 5, Per: time.Hour})},
+		{"anonymous on", msgAnonymous(true)},
+		{"anonymous off", msgAnonymous(false)},
+		{"mine empty", msgMine(nil, now)},
+		{"mine", msgMine(sampleReports(now), now)},
+		{"list", msgList(sampleReports(now), false, 0, "all", "", now)},
+		{"list anonymous filtered", msgList(sampleReports(now)[:1], true, 2, "delivered", "bob", now)},
+		{"list empty", msgList(nil, false, 0, "failed", "", now)},
+	}
+	for _, r := range sampleReports(now) {
+		msgs = append(msgs, struct{ name, text string }{"reporter news: " + r.ID, msgReporterNews(r, now)})
 	}
 	var b strings.Builder
 	for _, m := range msgs {
-		if len(m.text) > 2000 {
-			t.Errorf("%s: %d characters, over Discord's 2,000", m.name, len(m.text))
+		if n := utf8.RuneCountInString(m.text); n > 2000 {
+			t.Errorf("%s: %d characters, over Discord's 2,000", m.name, n)
 		}
 		fmt.Fprintf(&b, "== %s\n%s\n\n", m.name, m.text)
 	}
@@ -113,4 +132,63 @@ func TestHumanDuration(t *testing.T) {
 			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+// sampleReports is one report in each state the messages distinguish.
+func sampleReports(now time.Time) []*reporting.Report {
+	base := func(id string) *reporting.Report {
+		return &reporting.Report{
+			ID: id, Game: reporting.RallyHere, GuildID: "900000000000000001", ReporterID: "100000000000000001",
+			Target:       reporting.Target{Kind: reporting.TargetName, Value: "xX_Sniper_Xx"},
+			TargetPlayer: "5f1b1e4e-0000-4000-8000-000000000001",
+			Reason:       reporting.DefaultReasons()[0], CreatedAt: now.Add(-time.Hour),
+		}
+	}
+	var out []*reporting.Report
+	add := func(id string, f func(r *reporting.Report)) {
+		r := base(id)
+		f(r)
+		out = append(out, r)
+	}
+	add("R-DELIVERED000", func(r *reporting.Report) { r.Delivery, r.UpstreamID = reporting.StatusDelivered, "9b2f" })
+	add("R-QUEUED000000", func(r *reporting.Report) { r.Delivery = reporting.StatusQueued })
+	add("R-RETRYING0000", func(r *reporting.Report) {
+		r.Delivery, r.Fault, r.Attempts, r.NextAttemptAt = reporting.StatusQueued, reporting.FaultUnavailable, 3, now.Add(time.Minute)
+	})
+	for _, f := range []reporting.FaultKind{reporting.FaultInvalid, reporting.FaultTargetGone, reporting.FaultPlayerNotFound,
+		reporting.FaultAmbiguous, reporting.FaultReporterNotLinked, reporting.FaultTargetNotLinked, reporting.FaultSelfReport,
+		reporting.FaultPermissions, reporting.FaultCredentials, reporting.FaultNoSource, reporting.FaultUnknown} {
+		add("R-FAILED-"+string(f), func(r *reporting.Report) {
+			r.Delivery, r.Fault, r.FaultDetail = reporting.StatusFailed, f, "String should have at most 4096 characters"
+		})
+	}
+	add("R-DEAD00000000", func(r *reporting.Report) {
+		r.Delivery, r.Fault, r.Dead, r.LastError = reporting.StatusFailed, reporting.FaultExpired, true, "rallyhere create-report: HTTP 503"
+	})
+	for _, m := range []reporting.Status{reporting.StatusClaimed, reporting.StatusResolved, reporting.StatusDismissed} {
+		add("R-"+strings.ToUpper(string(m)), func(r *reporting.Report) {
+			r.Delivery, r.UpstreamID, r.Moderation, r.ModeratorID = reporting.StatusDelivered, "9b2f", m, "100000000000000009"
+		})
+	}
+	return out
+}
+
+// TestModLogGolden pins the mod-log post (embed and buttons) of a report in each
+// state.
+func TestModLogGolden(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0).UTC()
+	var b strings.Builder
+	for _, anonymous := range []bool{false, true} {
+		for _, r := range sampleReports(now) {
+			r.Description, r.MatchID = "Wallhacks *all* game @everyone", "m-42"
+			r.Evidence = []reporting.Evidence{{Filename: "shot.png", URL: "https://cdn.example/shot.png"}}
+			embed, buttons := modLogView(r, reporting.Settings{Anonymous: anonymous}, now)
+			js, err := json.MarshalIndent(map[string]any{"embed": embed, "components": buttons}, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "== %s (anonymous %v)\n%s\n\n", r.ID, anonymous, js)
+		}
+	}
+	golden(t, "modlog.golden", b.String())
 }

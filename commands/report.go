@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,10 +14,6 @@ import (
 
 	"github.com/reportbot/reportbot/reporting"
 )
-
-// draftTTL is how long a reporter has to pick among players sharing a name: as long
-// as the interaction token that lets the bot edit the answer.
-const draftTTL = 14 * time.Minute
 
 // reportCommand handles /report player [player].
 func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationCommandInteractionData) Response {
@@ -27,11 +24,7 @@ func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationComm
 	switch sub.Name {
 	case subPlayer:
 		prefill := ""
-		for _, o := range sub.Options {
-			if o.Name == optPlayer {
-				prefill = strings.TrimSpace(o.StringValue())
-			}
-		}
+		prefill = strings.TrimSpace(optString(optionMap(sub.Options)[optPlayer]))
 		if prefill != "" {
 			if _, err := reporting.ParsePlayer(prefill); err != nil {
 				ie, _ := inputError(err)
@@ -73,7 +66,7 @@ func (c *call) openRallyHereModal(ctx context.Context, memberID, prefill, member
 	if !c.svc.Enabled(reporting.RallyHere) {
 		return reply(msgGameOff(reporting.RallyHere))
 	}
-	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
+	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
 	if err != nil {
 		return reply(c.fail(err, "reading settings"))
 	}
@@ -81,10 +74,8 @@ func (c *call) openRallyHereModal(ctx context.Context, memberID, prefill, member
 	if len(reasons) == 0 {
 		return reply(msgNoReasons(reporting.RallyHere))
 	}
-	if d, err := c.svc.CheckLimit(ctx, st, c.user.ID); err != nil {
-		return reply(c.fail(err, "checking the limit"))
-	} else if !d.Allowed {
-		return reply(msgLimited(d, c.now()))
+	if !limit.Allowed {
+		return reply(msgLimited(limit, c.now()))
 	}
 	id := CustomID{Kind: kindReport, Args: []string{string(reporting.RallyHere)}}
 	title := "Report a player"
@@ -132,7 +123,9 @@ func reasonSelect(reasons []reporting.Reason) discordgo.SelectMenu {
 }
 
 // reportModal handles a submitted report form: everything is validated before anything
-// is spent, stored or sent; then the reply is deferred while players are looked up.
+// is spent, stored or sent; then the report is filed (limit, record, queue) before the
+// reporter is answered, so an answered report is never lost. The answer is deferred:
+// the pipeline edits it with what becomes of the report.
 func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.ModalSubmitInteractionData) Response {
 	game := reporting.Game(id.Args[0])
 	if game != reporting.RallyHere || !c.svc.Enabled(game) {
@@ -143,7 +136,7 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		c.log.Warn().Err(err).Msg("malformed report form")
 		return reply(msgUnknownInteraction())
 	}
-	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
+	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
 	if err != nil {
 		return reply(c.fail(err, "reading settings"))
 	}
@@ -192,80 +185,30 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		ie, _ := inputError(err)
 		return reply(msgBadInput(ie))
 	}
-	if dec, err := c.svc.CheckLimit(ctx, st, c.user.ID); err != nil {
-		return reply(c.fail(err, "checking the limit"))
-	} else if !dec.Allowed {
-		return reply(msgLimited(dec, c.now()))
+	if !limit.Allowed {
+		return reply(msgLimited(limit, c.now()))
 	}
-	return deferred(func(ctx context.Context) { c.resolveAndFile(ctx, d) })
-}
-
-// resolveAndFile runs after the deferred reply: look the players up, then file.
-func (c *call) resolveAndFile(ctx context.Context, d *reporting.Draft) {
-	err := c.svc.Resolve(ctx, d)
-	var amb *reporting.AmbiguousError
-	switch {
-	case errors.As(err, &amb):
-		if err := c.svc.SaveDraft(ctx, c.i.ID, d, draftTTL); err != nil {
-			c.edit(ctx, c.fail(err, "saving the draft"), nil)
-			return
-		}
-		c.edit(ctx, msgAmbiguous(d.Target.Value, len(amb.Players)), playerSelect(d.Target.Value, amb.Players))
-		return
-	case err != nil:
-		c.edit(ctx, c.resolveMessage(err, d), nil)
-		return
-	}
-	c.file(ctx, d)
-}
-
-func (c *call) resolveMessage(err error, d *reporting.Draft) string {
-	switch {
-	case errors.Is(err, reporting.ErrReporterNotLinked):
-		return msgReporterUnknown
-	case errors.Is(err, reporting.ErrTargetNotLinked):
-		return msgTargetNotLinked(d.Target)
-	case errors.Is(err, reporting.ErrPlayerNotFound):
-		return msgPlayerNotFound(d.Target)
-	case errors.Is(err, reporting.ErrSelfReport):
-		return msgSelf
-	case errors.Is(err, reporting.ErrGameOff):
-		return msgGameOff(d.Game)
-	}
-	return c.upstreamMessage(err, "looking up players")
-}
-
-// upstreamMessage explains an upstream failure, logging it with a ref when the
-// reporter cannot fix it.
-func (c *call) upstreamMessage(err error, what string) string {
-	f := reporting.ClassifyRallyHere(err)
-	switch f.Kind {
-	case reporting.FaultUnavailable, reporting.FaultBusy, reporting.FaultInvalid, reporting.FaultTargetGone:
-		c.log.Warn().Err(err).Msg(what)
-		return msgUpstream(f, "", c.now())
-	}
-	ref := newRef()
-	c.log.Error().Err(err).Str("ref", ref).Msg(what)
-	return msgUpstream(f, ref, c.now())
-}
-
-// file spends the limit, stores and delivers the report, and tells the reporter.
-func (c *call) file(ctx context.Context, d *reporting.Draft) {
 	c = c.withReport(d.ID)
-	r, err := c.svc.File(ctx, d)
+	_, err = c.svc.File(ctx, st, d, reporting.Reply{InteractionID: c.i.ID, Token: c.i.Token, Until: tokenExpiry(c.i.ID)})
 	var le *reporting.LimitError
-	var de *reporting.DeliveryError
 	switch {
 	case errors.As(err, &le):
-		c.edit(ctx, msgLimited(le.Decision, c.now()), nil)
-	case errors.As(err, &de):
-		c.edit(ctx, c.upstreamMessage(de.Err, "delivering the report"), nil)
+		return reply(msgLimited(le.Decision, c.now()))
 	case err != nil:
-		c.edit(ctx, c.fail(err, "filing the report"), nil)
-	default:
-		c.log.Info().Str("upstream_id", r.UpstreamID).Msg("report filed")
-		c.edit(ctx, msgDelivered(r), nil)
+		return reply(c.fail(err, "filing the report"))
 	}
+	c.log.Info().Msg("report filed")
+	return deferred(nil)
+}
+
+// tokenExpiry is when the token of interaction id stops working: 15 minutes after
+// the interaction, which its snowflake id dates. A minute is kept in hand.
+func tokenExpiry(id string) time.Time {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(n>>22) + 1420070400000).Add(14 * time.Minute)
 }
 
 // playerSelect offers the players sharing a name; custom_id player.
@@ -287,46 +230,35 @@ func playerSelect(name string, players []string) []discordgo.MessageComponent {
 	}}}
 }
 
-// pickPlayer handles the choice among players sharing a name.
+// pickPlayer handles the choice among players sharing a name: the pipeline asked it,
+// on the answer to the report's form.
 func (c *call) pickPlayer(ctx context.Context, data discordgo.MessageComponentInteractionData) Response {
-	key := originalInteraction(c.i)
-	if key == "" || len(data.Values) != 1 {
+	orig := originalInteraction(c.i)
+	if orig == "" || len(data.Values) != 1 {
 		return reply(msgUnknownInteraction())
 	}
-	d, err := c.svc.PeekDraft(ctx, key)
-	switch {
-	case errors.Is(err, reporting.ErrNoDraft):
+	reportID, err := c.svc.ReportOf(ctx, orig)
+	if errors.Is(err, reporting.ErrNoReport) {
 		return update(msgExpired)
-	case err != nil:
-		return reply(c.fail(err, "reading the draft"))
-	case d.ReporterID != c.user.ID:
+	}
+	if err != nil {
+		return reply(c.fail(err, "finding the report of a choice"))
+	}
+	c = c.withReport(reportID)
+	r, err := c.svc.Choose(ctx, reportID, c.user.ID, data.Values[0])
+	switch {
+	case errors.Is(err, reporting.ErrNotReporter):
 		return reply(msgNotYours)
-	}
-	choice := data.Values[0]
-	target, err := reporting.ParsePlayer(choice)
-	if err != nil || target.Kind != reporting.TargetUUID {
-		c.log.Warn().Str("value", choice).Msg("forged player choice")
+	case errors.Is(err, reporting.ErrNotChoosing), errors.Is(err, reporting.ErrNoReport):
+		return update(msgExpired)
+	case reporting.IsInputError(err):
+		c.log.Warn().Str("value", data.Values[0]).Msg("forged player choice")
 		return reply(msgUnknownInteraction())
+	case err != nil:
+		return reply(c.fail(err, "recording a choice"))
 	}
-	resp := update(msgSending(d.Target))
-	resp.Then = func(ctx context.Context) {
-		d, err := c.svc.TakeDraft(ctx, key)
-		if errors.Is(err, reporting.ErrNoDraft) {
-			return // another click filed it
-		}
-		if err != nil {
-			c.edit(ctx, c.fail(err, "taking the draft"), nil)
-			return
-		}
-		d.TargetPlayer = target.Value
-		d.Target.Label = fmt.Sprintf("%s (%s)", d.Target.Value, target.Value)
-		if err := c.svc.Resolve(ctx, d); err != nil {
-			c.edit(ctx, c.resolveMessage(err, d), nil)
-			return
-		}
-		c.file(ctx, d)
-	}
-	return resp
+	c.log.Info().Msg("the reporter chose a player")
+	return update(msgSending(r.Target))
 }
 
 // originalInteraction is the id of the interaction whose response carries the

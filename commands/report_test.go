@@ -178,9 +178,10 @@ func TestReportDelivered(t *testing.T) {
 			if resp.Reply.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource || resp.Reply.Data.Flags != discordgo.MessageFlagsEphemeral {
 				t.Fatalf("reply %+v, want a deferred ephemeral answer", resp.Reply)
 			}
+			out := h.outcome(i, resp, "✅")
 			reports := h.rh.Reports()
 			if len(reports) != 1 {
-				t.Fatalf("%d reports upstream, want 1; reporter saw %q", len(reports), h.outcome(i, resp))
+				t.Fatalf("%d reports upstream, want 1", len(reports))
 			}
 			got := reports[0]
 			if got.TargetUUID != tt.target(w) {
@@ -202,12 +203,11 @@ func TestReportDelivered(t *testing.T) {
 				}
 			}
 			ourID, _ := custom["report_id"].(string)
-			out := h.outcome(i, resp)
-			if !strings.Contains(out, got.ReportID) || !strings.Contains(out, ourID) || !strings.HasPrefix(out, "✅") {
+			if !strings.Contains(out, got.ReportID) || !strings.Contains(out, ourID) {
 				t.Fatalf("reporter saw %q; want the upstream id %s and ours %s", out, got.ReportID, ourID)
 			}
 			stored, err := h.svc.Reports.Get(context.Background(), ourID)
-			if err != nil || stored.Status != "delivered" || stored.UpstreamID != got.ReportID || stored.Attempts != 1 {
+			if err != nil || stored.Status() != reporting.StatusDelivered || stored.UpstreamID != got.ReportID || stored.Attempts != 1 {
 				t.Fatalf("record %+v, %v", stored, err)
 			}
 		})
@@ -216,12 +216,12 @@ func TestReportDelivered(t *testing.T) {
 
 func TestReportAmbiguousName(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	w := h.world()
+	h.world()
 	twin := h.rh.AddPlayer("bob")
 	i := h.interaction(discordgo.InteractionModalSubmit, alice, modal("report:rallyhere", formValues("bob", "harassment"), nil), nil)
-	resp := h.handle(i)
+	h.outcome(i, h.handle(i), "2 players are named")
 	edit := h.discord.last(i.Token)
-	if edit == nil || !strings.Contains(*edit.Content, "2 players are named") || len(*edit.Components) != 1 {
+	if edit.Components == nil || len(*edit.Components) != 1 {
 		t.Fatalf("edit %+v", edit)
 	}
 	sel := (*edit.Components)[0].(discordgo.ActionsRow).Components[0].(discordgo.SelectMenu)
@@ -231,7 +231,6 @@ func TestReportAmbiguousName(t *testing.T) {
 	if len(h.rh.Reports()) != 0 {
 		t.Fatal("filed before the reporter chose")
 	}
-	_ = resp
 
 	// Someone else cannot use alice's choice.
 	data, extra := component("player", []string{twin}, i.ID)
@@ -239,31 +238,56 @@ func TestReportAmbiguousName(t *testing.T) {
 	if other.Reply.Data.Content != msgNotYours {
 		t.Fatalf("bob's click: %q", other.Reply.Data.Content)
 	}
-	// A value that is not a player id is refused.
-	data, extra = component("player", []string{"nope"}, i.ID)
-	if got := h.handle(h.interaction(discordgo.InteractionMessageComponent, alice, data, extra)).Reply.Data.Content; got != msgUnknownInteraction() {
-		t.Fatalf("forged choice: %q", got)
+	// A player that was not offered is refused.
+	stranger := h.rh.AddPlayer("mallory")
+	for _, forged := range []string{"nope", stranger} {
+		data, extra = component("player", []string{forged}, i.ID)
+		if got := h.handle(h.interaction(discordgo.InteractionMessageComponent, alice, data, extra)).Reply.Data.Content; got != msgUnknownInteraction() {
+			t.Fatalf("forged choice %q: %q", forged, got)
+		}
 	}
 
 	data, extra = component("player", []string{twin}, i.ID)
 	pick := h.interaction(discordgo.InteractionMessageComponent, alice, data, extra)
 	presp := h.handle(pick)
-	if presp.Reply.Type != discordgo.InteractionResponseUpdateMessage {
+	if presp.Reply.Type != discordgo.InteractionResponseUpdateMessage || !strings.HasPrefix(presp.Reply.Data.Content, "Sending your report") {
 		t.Fatalf("pick reply %+v", presp.Reply)
 	}
+	h.outcome(i, Response{}, "✅") // the pipeline edits the form's answer, the same message
 	reports := h.rh.Reports()
 	if len(reports) != 1 || reports[0].TargetUUID != twin {
 		t.Fatalf("reports %+v, want one against %s", reports, twin)
 	}
-	if out := h.outcome(pick, presp); !strings.HasPrefix(out, "✅") {
-		t.Fatalf("reporter saw %q", out)
-	}
-	// A second click finds the draft gone and files nothing more.
+	// A second click changes nothing.
 	again := h.handle(h.interaction(discordgo.InteractionMessageComponent, alice, data, extra))
 	if again.Reply.Data.Content != msgExpired || len(h.rh.Reports()) != 1 {
 		t.Fatalf("second click: %q, %d reports", again.Reply.Data.Content, len(h.rh.Reports()))
 	}
-	_ = w
+}
+
+// TestReportChoiceLapses: the reporter never picks; the report fails when the
+// question lapses, and gives its slot back.
+func TestReportChoiceLapses(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.world()
+	h.rh.AddPlayer("bob")
+	i := h.interaction(discordgo.InteractionModalSubmit, alice, modal("report:rallyhere", formValues("bob", "harassment"), nil), nil)
+	h.outcome(i, h.handle(i), "2 players are named")
+	// Bring the deadline forward rather than waiting 14 minutes.
+	id, err := h.svc.ReportOf(context.Background(), i.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.rdbClient().HSet(context.Background(), "rb:{"+id+"}:report", "next_attempt_at", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.pipeline.Enqueue(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	h.outcome(i, Response{}, "Several RallyHere players are named")
+	if !h.slotsFree(alice.ID, 3) {
+		t.Fatal("a report that lapsed kept its slot")
+	}
 }
 
 func TestReportResolveErrors(t *testing.T) {
@@ -294,9 +318,7 @@ func TestReportResolveErrors(t *testing.T) {
 			}
 			i := h.interaction(discordgo.InteractionModalSubmit, tt.from, modal(tt.customID, values, nil), nil)
 			resp := h.handle(i)
-			if out := h.outcome(i, resp); !strings.Contains(out, tt.want) {
-				t.Fatalf("reporter saw %q, want %q", out, tt.want)
-			}
+			h.outcome(i, resp, tt.want)
 			if got := len(h.rh.Reports()) == 1; got != tt.filed {
 				t.Fatalf("filed %v, want %v", got, tt.filed)
 			}
@@ -319,10 +341,10 @@ func TestReportFallbackRecordsTheReporter(t *testing.T) {
 	h.world()
 	carol := user{ID: "100000000000000005", Name: "carol"}
 	i := h.interaction(discordgo.InteractionModalSubmit, carol, modal("report:rallyhere", formValues("bob", "afk"), nil), nil)
-	resp := h.handle(i)
+	h.outcome(i, h.handle(i), "✅")
 	reports := h.rh.Reports()
 	if len(reports) != 1 {
-		t.Fatalf("reporter saw %q", h.outcome(i, resp))
+		t.Fatalf("%d reports upstream", len(reports))
 	}
 	custom := reports[0].Body["custom_data"].(map[string]any)
 	if reports[0].Body["source_player_uuid"] != fb || custom["discord_reporter_id"] != carol.ID || custom["source_player_fallback"] != "true" {
@@ -330,22 +352,37 @@ func TestReportFallbackRecordsTheReporter(t *testing.T) {
 	}
 }
 
-func TestReportUpstreamErrors(t *testing.T) {
+// slotsFree reports whether reporter can still file all 3 of the limit's reports.
+func (h *harness) slotsFree(reporter string, n int) bool {
+	h.t.Helper()
+	for k := range n {
+		d, err := h.svc.Limits.Check(context.Background(), h.limitOf(reporter))
+		if err != nil || !d.Allowed {
+			return false
+		}
+		if d, _ := h.svc.Limits.Take(context.Background(), h.limitOf(reporter), fmt.Sprintf("probe-%d", k)); !d.Allowed {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReportRefused: the upstream refuses the report for good. The reporter is told
+// why; a report refused as invalid does not count against them, one the bot's set-up
+// broke does (it was a legitimate report) and names its reference for the operator.
+func TestReportRefused(t *testing.T) {
 	tests := []struct {
-		name    string
-		failure rallyheretest.Failure
-		want    string
-		ref     bool
+		name     string
+		failure  rallyheretest.Failure
+		want     string
+		refunded bool
 	}{
-		{"source required", rallyheretest.Failure{Status: 400, Code: "source_player_required"}, "didn't say who sent it", true},
-		{"insufficient permissions", rallyheretest.Failure{Status: 403, Code: "insufficient_permissions"}, "aren't allowed to file reports", true},
-		{"credentials", rallyheretest.Failure{Status: 403, Code: "auth_token_sig_invalid"}, "didn't accept the bot's credentials", true},
-		{"player not found", rallyheretest.Failure{Status: 404, Code: "player_not_found"}, "doesn't exist (any more)", false},
+		{"source required", rallyheretest.Failure{Status: 400, Code: "source_player_required"}, "problem with the bot's set-up", false},
+		{"insufficient permissions", rallyheretest.Failure{Status: 403, Code: "insufficient_permissions"}, "credentials may not file reports", false},
+		{"credentials", rallyheretest.Failure{Status: 403, Code: "auth_token_sig_invalid"}, "credentials were refused", false},
+		{"player not found", rallyheretest.Failure{Status: 404, Code: "player_not_found"}, "doesn't exist (any more)", true},
 		{"validation", rallyheretest.Failure{Status: 422, Detail: []map[string]any{{"loc": []string{"body", "description"}, "msg": "String should have at most 4096 characters", "type": "string_too_long"}}},
-			"RallyHere refused the report: String should have at most 4096 characters", false},
-		{"server error", rallyheretest.Failure{Status: 502}, "isn't answering right now", false},
-		{"throttled", rallyheretest.Failure{Status: 429, RetryAfter: 30 * time.Second}, "too many requests", false},
-		{"timeout", rallyheretest.Failure{Delay: 20 * time.Second}, "isn't answering right now", false},
+			"refused your report about `", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -353,22 +390,63 @@ func TestReportUpstreamErrors(t *testing.T) {
 			w := h.world()
 			h.rh.FailNext(rallyheretest.OpCreateReport, 1, tt.failure)
 			i := h.interaction(discordgo.InteractionModalSubmit, alice, modal("report:rallyhere", formValues(w.bobPlayer, "cheating"), nil), nil)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			resp := h.router.Handle(ctx, i)
-			resp.Then(ctx) // a short context stands in for the timeout
-			out := h.outcome(i, resp)
-			if !strings.Contains(out, tt.want) {
-				t.Fatalf("reporter saw %q, want %q", out, tt.want)
+			out := h.outcome(i, h.handle(i), tt.want)
+			if !strings.HasPrefix(out, "❌") {
+				t.Fatalf("reporter saw %q", out)
 			}
-			if strings.Contains(out, "(ref `") != tt.ref {
-				t.Fatalf("ref shown: %v, want %v: %q", !tt.ref, tt.ref, out)
+			if !tt.refunded && !strings.Contains(out, "reference `R-") {
+				t.Fatalf("a set-up fault without the report's reference: %q", out)
 			}
-			// The report did not get through: it does not count against the reporter.
-			for range 3 {
-				if d, _ := h.svc.Limits.Take(context.Background(), h.limitOf(alice.ID), "probe-"+time.Now().String()); !d.Allowed {
-					t.Fatal("the failed report kept its slot")
-				}
+			if n := h.rh.Calls(rallyheretest.OpCreateReport); n != 1 {
+				t.Fatalf("%d attempts; a permanent refusal is not retried", n)
+			}
+			if got := h.slotsFree(alice.ID, 3); got != tt.refunded {
+				t.Fatalf("all slots free: %v, want %v", got, tt.refunded)
+			}
+		})
+	}
+}
+
+// TestReportRetried: the upstream fails for a while. The reporter is told the report
+// is queued and retried, then that it got through; it arrives exactly once.
+func TestReportRetried(t *testing.T) {
+	tests := []struct {
+		name     string
+		failures int
+		failure  rallyheretest.Failure
+		minWait  time.Duration
+	}{
+		{"server errors", 3, rallyheretest.Failure{Status: 502}, 0},
+		{"throttled", 1, rallyheretest.Failure{Status: 429, RetryAfter: time.Second}, time.Second},
+		{"timeout", 1, rallyheretest.Failure{Delay: 5 * time.Second}, 0},
+		{"answer lost after filing", 1, rallyheretest.Failure{Drop: true}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			w := h.world()
+			h.rh.FailNext(rallyheretest.OpCreateReport, tt.failures, tt.failure)
+			i := h.interaction(discordgo.InteractionModalSubmit, alice, modal("report:rallyhere", formValues(w.bobPlayer, "cheating"), nil), nil)
+			resp := h.handle(i)
+			h.outcome(i, resp, "✅")
+			told := h.discord.editsOf(i.Token)
+			if len(told) != 2 || !strings.HasPrefix(told[0], "⏳ RallyHere isn't answering") {
+				t.Fatalf("the reporter was told %q; want the retry notice, then the outcome", told)
+			}
+			reports := h.rh.Reports()
+			if len(reports) != 1 {
+				t.Fatalf("%d reports upstream, want exactly 1", len(reports))
+			}
+			id := reports[0].Body["custom_data"].(map[string]any)["report_id"].(string)
+			r, _ := h.svc.Reports.Get(context.Background(), id)
+			if took := r.DeliveredAt.Sub(r.CreatedAt); took < tt.minWait {
+				t.Fatalf("delivered after %s; the upstream asked for %s", took, tt.minWait)
+			}
+			if r.Fault != "" || r.UpstreamID != reports[0].ReportID || !r.AttemptStartedAt.IsZero() {
+				t.Fatalf("record %+v", r)
+			}
+			if h.slotsFree(alice.ID, 3) {
+				t.Fatal("a delivered report gave its slot back")
 			}
 		})
 	}
@@ -449,9 +527,7 @@ func TestReportLimit(t *testing.T) {
 	_ = w
 	for k := range 3 {
 		i := h.interaction(discordgo.InteractionModalSubmit, alice, modal("report:rallyhere", formValues(others[k], "afk"), nil), nil)
-		if out := h.outcome(i, h.handle(i)); !strings.HasPrefix(out, "✅") {
-			t.Fatalf("report %d: %q", k, out)
-		}
+		h.outcome(i, h.handle(i), "✅")
 	}
 	// The fourth is refused before the modal opens, and again if a stale modal is sent.
 	open := h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdReport, subPlayer), nil))

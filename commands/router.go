@@ -8,6 +8,8 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -24,16 +26,31 @@ type Response struct {
 	Then  func(ctx context.Context)
 }
 
-// Discord is what handlers need of Discord's REST API after they answered.
+// Discord is what commands needs of Discord's REST API: editing answers after they
+// were sent, and the messages of the mod log and to reporters. Every message it sends
+// must allow no mentions.
 type Discord interface {
 	// EditResponse edits the original response of the interaction with token.
 	EditResponse(ctx context.Context, token string, edit *discordgo.WebhookEdit) error
+	// SendMessage posts in a channel, uploading m.Files.
+	SendMessage(ctx context.Context, channelID string, m *discordgo.MessageSend) (*discordgo.Message, error)
+	// EditMessage edits a message the bot posted.
+	EditMessage(ctx context.Context, channelID, messageID string, m *discordgo.MessageEdit) error
+	// SendDM sends a direct message to a user.
+	SendDM(ctx context.Context, userID string, m *discordgo.MessageSend) error
+}
+
+// Queue is what commands needs of the delivery pipeline: to have a report brought up
+// to date after a moderator changed it.
+type Queue interface {
+	Enqueue(ctx context.Context, reportID string) error
 }
 
 // Router dispatches interactions to handlers.
 type Router struct {
 	svc     *reporting.Service
 	discord Discord
+	queue   Queue
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *prometheus.CounterVec
@@ -41,6 +58,8 @@ type Router struct {
 
 // Options configure a Router.
 type Options struct {
+	// Queue is the delivery pipeline, told of moderators' changes.
+	Queue      Queue
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
 	// Now defaults to time.Now.
@@ -62,7 +81,7 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 		Help: "Interactions handled, by type and name (command, or custom_id kind).",
 	}, []string{"type", "name"})
 	reg.MustRegister(m)
-	return &Router{svc: svc, discord: discord, log: o.Logger, now: now, metrics: m}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, log: o.Logger, now: now, metrics: m}
 }
 
 // call is one interaction being handled: the interaction, its logger, and the
@@ -74,14 +93,33 @@ type call struct {
 	user *discordgo.User
 }
 
-// Handle answers one interaction.
-func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) Response {
+// Handle answers one interaction. A handler that panics gets the user the internal
+// error message and the log the stack, never a crashed bot.
+func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Response) {
 	c := &call{Router: r, i: i, user: invoker(i)}
 	lc := r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID)
 	if c.user != nil {
 		lc = lc.Str("user_id", c.user.ID)
 	}
 	c.log = lc.Logger()
+	defer func() {
+		if p := recover(); p != nil {
+			resp = reply(c.fail(fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "handling an interaction"))
+		}
+		if then := resp.Then; then != nil {
+			resp.Then = func(ctx context.Context) {
+				defer func() {
+					if p := recover(); p != nil {
+						c.edit(ctx, c.fail(fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "finishing an interaction"), nil)
+					}
+				}()
+				then(ctx)
+			}
+		}
+	}()
+	if c.user == nil && i.Type != discordgo.InteractionPing {
+		return reply(msgUnknownInteraction())
+	}
 
 	switch i.Type {
 	case discordgo.InteractionPing:
@@ -100,6 +138,8 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) Response 
 			return c.reportUserCommand(ctx, data)
 		case cmdConfig:
 			return c.configCommand(ctx, data)
+		case cmdReports:
+			return c.reportsCommand(ctx, data)
 		}
 	case discordgo.InteractionApplicationCommandAutocomplete:
 		data := i.ApplicationCommandData()
@@ -127,8 +167,13 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) Response 
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown component")
 			return reply(msgUnknownInteraction())
 		}
-		if id.Kind == kindPlayer {
+		switch id.Kind {
+		case kindPlayer:
 			return c.pickPlayer(ctx, data)
+		case kindMod:
+			return c.modButton(ctx, id)
+		case kindList:
+			return c.listButton(ctx, id)
 		}
 	}
 	c.log.Warn().Int("type", int(i.Type)).Msg("unhandled interaction")
@@ -189,7 +234,8 @@ func reply(content string) Response {
 	}}
 }
 
-// deferred acknowledges with an ephemeral "thinking…" and runs then afterwards.
+// deferred acknowledges with an ephemeral "thinking…" and runs then (if any)
+// afterwards.
 func deferred(then func(ctx context.Context)) Response {
 	return Response{
 		Reply: &discordgo.InteractionResponse{

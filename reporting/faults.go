@@ -9,29 +9,56 @@ import (
 	"github.com/reportbot/reportbot/reporting/rallyhere"
 )
 
-// FaultKind sorts the ways an upstream can refuse or fail a request. It decides both
-// what the reporter is told and whether delivery is retried.
-type FaultKind int
+// FaultKind sorts the ways delivering a report can fail. It decides both what the
+// reporter is told and whether delivery is retried; it is stored with the report.
+type FaultKind string
 
 // Fault kinds.
 const (
 	// FaultUnknown is anything not recognised below: treated as permanent.
-	FaultUnknown FaultKind = iota
+	FaultUnknown FaultKind = "unknown"
 	// FaultUnavailable: 5xx, timeouts, connection failures. Retried.
-	FaultUnavailable
+	FaultUnavailable FaultKind = "unavailable"
 	// FaultBusy: 429 (RetryAfter is the wait asked for). Retried.
-	FaultBusy
+	FaultBusy FaultKind = "busy"
 	// FaultInvalid: the upstream refused the report's content (422).
-	FaultInvalid
+	FaultInvalid FaultKind = "invalid"
 	// FaultTargetGone: the reported player does not exist.
-	FaultTargetGone
+	FaultTargetGone FaultKind = "target_gone"
 	// FaultNoSource: the upstream wanted a source player it did not get.
-	FaultNoSource
+	FaultNoSource FaultKind = "no_source"
 	// FaultPermissions: the bot's credentials may not do this.
-	FaultPermissions
+	FaultPermissions FaultKind = "permissions"
 	// FaultCredentials: the bot's credentials were refused.
-	FaultCredentials
+	FaultCredentials FaultKind = "credentials"
+	// FaultReporterNotLinked, FaultTargetNotLinked, FaultPlayerNotFound and
+	// FaultAmbiguous: players could not be resolved when the report was delivered
+	// (they are normally resolved before it is filed).
+	FaultReporterNotLinked FaultKind = "reporter_not_linked"
+	FaultTargetNotLinked   FaultKind = "target_not_linked"
+	FaultPlayerNotFound    FaultKind = "player_not_found"
+	FaultAmbiguous         FaultKind = "ambiguous"
+	FaultSelfReport        FaultKind = "self_report"
+	// FaultExpired: delivery failed for a whole day and was given up.
+	FaultExpired FaultKind = "expired"
+	// FaultChoosing: several players share the name given; the reporter is choosing.
+	// While it is the fault, the report waits rather than failing.
+	FaultChoosing FaultKind = "choosing"
+	// FaultDuplicate: the reporter already reported this player in the last 24 h.
+	FaultDuplicate FaultKind = "duplicate"
 )
+
+// Resolution reports whether the fault is about finding the players: a report that
+// failed for it was never a real report (a typo, an unlinked account), and is not shown
+// to moderators.
+func (f FaultKind) Resolution() bool {
+	switch f {
+	case FaultReporterNotLinked, FaultTargetNotLinked, FaultPlayerNotFound, FaultAmbiguous, FaultSelfReport,
+		FaultChoosing, FaultDuplicate:
+		return true
+	}
+	return false
+}
 
 // Fault is a classified upstream failure.
 type Fault struct {
@@ -46,7 +73,14 @@ func (f Fault) Temporary() bool { return f.Kind == FaultUnavailable || f.Kind ==
 
 // ReporterCaused reports whether the report itself was refused as invalid, so it should
 // not count against the reporter.
-func (f Fault) ReporterCaused() bool { return f.Kind == FaultInvalid || f.Kind == FaultTargetGone }
+func (f Fault) ReporterCaused() bool {
+	switch f.Kind {
+	case FaultInvalid, FaultTargetGone, FaultPlayerNotFound, FaultTargetNotLinked, FaultAmbiguous,
+		FaultReporterNotLinked, FaultSelfReport, FaultDuplicate:
+		return true
+	}
+	return false
+}
 
 // ClassifyRallyHere sorts an error of the RallyHere client.
 func ClassifyRallyHere(err error) Fault {

@@ -10,4 +10,15 @@ const keyPrefix = "rb:"
 func userKey(userID, suffix string) string   { return keyPrefix + "{u:" + userID + "}:" + suffix }
 func guildKey(guildID, suffix string) string { return keyPrefix + "{g:" + guildID + "}:" + suffix }
 func reportKey(id string) string             { return keyPrefix + "{" + id + "}:report" }
-func draftKey(key string) string             { return keyPrefix + "{draft:" + key + "}" }
+func tokenKey(id string) string              { return keyPrefix + "{" + id + "}:token" }
+func lockKey(id string) string               { return keyPrefix + "{" + id + "}:lock" }
+func interactionKey(id string) string        { return keyPrefix + "{ia:" + id + "}" }
+
+// The delivery queue's keys share the {queue} slot, so one script can move work
+// between them.
+const (
+	queueStream = keyPrefix + "{queue}:stream"
+	queueRetry  = keyPrefix + "{queue}:retry"
+	queueDead   = keyPrefix + "{queue}:dead"
+	queueGroup  = "delivery"
+)

@@ -25,11 +25,12 @@ type Limiter struct {
 	rdb    redis.Cmdable
 	decide *redis.Script
 	refund *redis.Script
+	claim  *redis.Script
 }
 
 // NewLimiter returns a Limiter on rdb.
 func NewLimiter(rdb redis.Cmdable) *Limiter {
-	return &Limiter{rdb: rdb, decide: redis.NewScript(limitsLua), refund: redis.NewScript(refundLua)}
+	return &Limiter{rdb: rdb, decide: redis.NewScript(limitsLua), refund: redis.NewScript(refundLua), claim: redis.NewScript(claimLua)}
 }
 
 // LimitScope says which rule a decision hit.
@@ -90,10 +91,15 @@ func (l *Limiter) Check(ctx context.Context, req LimitRequest) (Decision, error)
 	if err != nil {
 		return Decision{}, fmt.Errorf("checking the limit of %s: %w", req.ReporterID, err)
 	}
+	return decide(req, vals), nil
+}
+
+// decide is Check's decision on the values of the limit's keys (l.keys order).
+func decide(req LimitRequest, vals []any) Decision {
 	str := func(v any) string { s, _ := v.(string); return s }
 	now := time.Now().UnixMilli()
 	if until, _ := strconv.ParseInt(str(vals[0]), 10, 64); until > now {
-		return Decision{Scope: LimitBarred, RetryAfter: time.Duration(until-now) * time.Millisecond}, nil
+		return Decision{Scope: LimitBarred, RetryAfter: time.Duration(until-now) * time.Millisecond}
 	}
 	windows := []config.Rate{req.Guild}
 	if req.Global.Count > 0 {
@@ -102,7 +108,7 @@ func (l *Limiter) Check(ctx context.Context, req LimitRequest) (Decision, error)
 	if req.Target != "" && req.DedupeFor > 0 {
 		if seen := str(vals[len(vals)-1]); len(seen) >= 13 {
 			if until, _ := strconv.ParseInt(seen[:13], 10, 64); until > now {
-				return Decision{Scope: LimitDuplicate, RetryAfter: time.Duration(until-now) * time.Millisecond}, nil
+				return Decision{Scope: LimitDuplicate, RetryAfter: time.Duration(until-now) * time.Millisecond}
 			}
 		}
 	}
@@ -112,10 +118,10 @@ func (l *Limiter) Check(ctx context.Context, req LimitRequest) (Decision, error)
 			if i == 1 {
 				d.Scope = LimitGlobal
 			}
-			return d, nil
+			return d
 		}
 	}
-	return Decision{Allowed: true}, nil
+	return Decision{Allowed: true}
 }
 
 // windowFull reads a window as limits.lua writes it ("<13-digit ms><id>;", oldest
@@ -227,6 +233,28 @@ for i = 1, #KEYS do
   end
 end
 return 0`
+
+// claimLua takes the duplicate marker of a target for a report, unless another report
+// holds it. KEYS marker; ARGV report id, ms to keep it. Markers are
+// "<13-digit until ms><report id>", as limits.lua writes them.
+const claimLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 14) ~= ARGV[1] and tonumber(string.sub(v, 1, 13)) > now then return 0 end
+redis.call('SET', KEYS[1], (now + tonumber(ARGV[2])) .. ARGV[1], 'PX', ARGV[2])
+return 1`
+
+// Claim marks target (a game:player[:activity] key) as reported by reporterID's report
+// reportID for d, unless another of their reports already holds it; it reports
+// whether the report holds it now.
+func (l *Limiter) Claim(ctx context.Context, reporterID, target, reportID string, d time.Duration) (bool, error) {
+	n, err := l.claim.Run(ctx, l.rdb, []string{userKey(reporterID, "seen:"+target)}, reportID, d.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("marking %s as reported: %w", target, err)
+	}
+	return n == 1, nil
+}
 
 // Bar stops reporterID from reporting in guildID for d.
 func (l *Limiter) Bar(ctx context.Context, guildID, reporterID string, d time.Duration) error {

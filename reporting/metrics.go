@@ -10,20 +10,26 @@ import (
 type metrics struct {
 	reports   *prometheus.CounterVec
 	decisions *prometheus.CounterVec
+	latency   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
 	m := metrics{
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reportbot_reports_total",
-			Help: "Reports by game and what happened to them (stored, delivered, failed).",
+			Help: "Reports by game and what happened to them (stored, delivered, retried, failed, dead).",
 		}, []string{"game", "outcome"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reportbot_limit_decisions_total",
 			Help: "Rate-limit decisions when filing, by the rule that decided (none = allowed).",
 		}, []string{"rule"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "reportbot_report_delivery_seconds",
+			Help:    "Time from a report being filed to the upstream accepting it.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, 1, 10, 60, 600, 3600, 86400},
+		}),
 	}
-	reg.MustRegister(m.reports, m.decisions)
+	reg.MustRegister(m.reports, m.decisions, m.latency)
 	return m
 }
 

@@ -47,37 +47,78 @@ const (
 
 // Report is one report as stored. Times are UTC.
 type Report struct {
-	ID     string `json:"id"`
-	Game   Game   `json:"game"`
-	Status Status `json:"status"`
+	ID   string
+	Game Game
 
-	GuildID      string `json:"guild_id"`
-	ChannelID    string `json:"channel_id"`
-	ReporterID   string `json:"reporter_id"`
-	ReporterName string `json:"reporter_name"`
+	GuildID      string
+	ChannelID    string
+	ReporterID   string
+	ReporterName string
 
 	// Target is the reported player as the reporter gave it.
-	Target Target `json:"target"`
-	// TargetPlayer is the upstream id of the reported player (a RallyHere player UUID).
-	TargetPlayer string `json:"target_player,omitempty"`
+	Target Target
+	// TargetPlayer is the upstream id of the reported player: a RallyHere player UUID,
+	// or a Destiny character id.
+	TargetPlayer string
 	// SourcePlayer is the upstream id of the reporter.
-	SourcePlayer string `json:"source_player,omitempty"`
+	SourcePlayer string
 	// SourceFallback is true when SourcePlayer is the operator's fallback player
 	// because the reporter has no linked game account.
-	SourceFallback bool `json:"source_fallback,omitempty"`
+	SourceFallback bool
+	// ActivityID is the Destiny activity (PGCR) the report is about.
+	ActivityID string
+	// Candidates are the players sharing the name given, while the reporter chooses.
+	Candidates []string
 
-	Reason      Reason     `json:"reason"`
-	Description string     `json:"description,omitempty"`
-	MatchID     string     `json:"match_id,omitempty"`
-	Evidence    []Evidence `json:"evidence,omitempty"`
+	Reason      Reason
+	Description string
+	MatchID     string
+	Evidence    []Evidence
 
-	Attempts   int    `json:"attempts"`
-	LastError  string `json:"last_error,omitempty"`
-	UpstreamID string `json:"upstream_id,omitempty"`
+	// Delivery is queued, delivered, handed_off or failed; Moderation is empty,
+	// claimed, resolved or dismissed. Status combines them.
+	Delivery    Status
+	Moderation  Status
+	ModeratorID string
 
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	Attempts int
+	// Streak counts the attempts in a row that failed without getting further; it
+	// sets the backoff.
+	Streak int
+	// LastError is the last delivery error, for logs and moderators.
+	LastError string
+	// Fault and FaultDetail say why delivery failed or is being retried, for the
+	// messages people read.
+	Fault       FaultKind
+	FaultDetail string
+	// Dead is true when delivery was given up after a day of failures.
+	Dead       bool
+	UpstreamID string
+	// Link is where the reporter files the report themselves (handed_off).
+	Link string
+
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DeliveredAt   time.Time
+	NextAttemptAt time.Time
+	// AttemptStartedAt is set while an attempt is under way: found set by a later
+	// attempt, it means the earlier one's outcome is unknown.
+	AttemptStartedAt time.Time
+
+	// The mod-log post of the report and the status it shows; and the status last told
+	// to the reporter.
+	ModLogChannelID string
+	ModLogMessageID string
+	ModLogShown     string
+	Notified        string
+}
+
+// Status is where the report stands: a moderator's decision, else its delivery.
+func (r *Report) Status() Status {
+	if r.Moderation != "" {
+		return r.Moderation
+	}
+	return r.Delivery
 }
 
 // Evidence is a file the reporter attached in the modal.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,7 @@ type RallyHereAPI interface {
 	PlayerByPlatform(ctx context.Context, platform, platformUserID string) (string, error)
 	PlayersByName(ctx context.Context, name string) ([]string, error)
 	CreateReport(ctx context.Context, targetUUID string, r rallyhere.ReportRequest) (rallyhere.Report, error)
+	ReportsAgainst(ctx context.Context, targetUUID, cursor string, pageSize int) (rallyhere.ReportsPage, error)
 }
 
 // Options configure a Service.
@@ -95,6 +98,8 @@ type Draft struct {
 	Description  string     `json:"description,omitempty"`
 	MatchID      string     `json:"match_id,omitempty"`
 	Evidence     []Evidence `json:"evidence,omitempty"`
+	// ActivityID is the Destiny activity the report is about.
+	ActivityID string `json:"activity_id,omitempty"`
 
 	// Filled by Resolve.
 	SourcePlayer   string `json:"source_player,omitempty"`
@@ -123,10 +128,31 @@ func (e *AmbiguousError) Error() string {
 	return fmt.Sprintf("%d players have that name", len(e.Players))
 }
 
-// CheckLimit tells, without spending anything, whether reporterID may report now in
-// the server whose settings are st.
-func (s *Service) CheckLimit(ctx context.Context, st Settings, reporterID string) (Decision, error) {
-	return s.Limits.Check(ctx, s.limitRequest(st, reporterID))
+// SettingsAndLimit reads a server's settings and tells, without spending anything,
+// whether reporterID may report there now: one round trip, on the path of every
+// answer to a report.
+func (s *Service) SettingsAndLimit(ctx context.Context, guildID, reporterID string) (Settings, Decision, error) {
+	keys := s.Limits.keys(s.limitRequest(Settings{GuildID: guildID}, reporterID))
+	var h *redis.MapStringStringCmd
+	var vals *redis.SliceCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, guildKey(guildID, "settings"))
+		vals = p.MGet(ctx, keys...)
+		return nil
+	}); err != nil {
+		return Settings{}, Decision{}, fmt.Errorf("reading the settings and limit of %s in %s: %w", reporterID, guildID, err)
+	}
+	var st Settings
+	var err error
+	if _, seeded := h.Val()[fieldReasons]; seeded {
+		st, err = s.Settings.decode(guildID, h.Val())
+	} else {
+		st, err = s.Settings.Get(ctx, guildID) // first use: seeds the defaults
+	}
+	if err != nil {
+		return Settings{}, Decision{}, err
+	}
+	return st, decide(s.limitRequest(st, reporterID), vals.Val()), nil
 }
 
 func (s *Service) limitRequest(st Settings, reporterID string) LimitRequest {
@@ -187,55 +213,20 @@ func (s *Service) Resolve(ctx context.Context, d *Draft) error {
 	return nil
 }
 
-// SaveDraft keeps d under key for ttl, while the reporter makes a choice.
-func (s *Service) SaveDraft(ctx context.Context, key string, d *Draft, ttl time.Duration) error {
-	enc, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encoding draft %s: %w", d.ID, err)
-	}
-	if err := s.rdb.Set(ctx, draftKey(key), enc, ttl).Err(); err != nil {
-		return fmt.Errorf("saving draft %s: %w", d.ID, err)
-	}
-	return nil
+// Reply is how the bot can still reach a reporter's answer: the interaction's token
+// (valid until Until) and id (on which a choice the reporter makes arrives).
+type Reply struct {
+	InteractionID string
+	Token         string
+	Until         time.Time
 }
 
-// ErrNoDraft is returned for a draft that expired or was already filed.
-var ErrNoDraft = errors.New("no such draft")
-
-// TakeDraft returns the draft under key and forgets it, so it is filed at most once.
-func (s *Service) TakeDraft(ctx context.Context, key string) (*Draft, error) {
-	return readDraft(key, s.rdb.GetDel(ctx, draftKey(key)))
-}
-
-// PeekDraft returns the draft under key without taking it.
-func (s *Service) PeekDraft(ctx context.Context, key string) (*Draft, error) {
-	return readDraft(key, s.rdb.Get(ctx, draftKey(key)))
-}
-
-func readDraft(key string, cmd *redis.StringCmd) (*Draft, error) {
-	raw, err := cmd.Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNoDraft
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading draft %s: %w", key, err)
-	}
-	var d Draft
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, fmt.Errorf("decoding draft %s: %w", key, err)
-	}
-	return &d, nil
-}
-
-// File spends the reporter's limit, stores the report and delivers it. The report is
-// returned whenever it was stored, with the delivery's error if any (a *DeliveryError);
-// a *LimitError means nothing was stored.
-func (s *Service) File(ctx context.Context, d *Draft) (*Report, error) {
-	st, err := s.Settings.Get(ctx, d.GuildID)
-	if err != nil {
-		return nil, err
-	}
-	lr := s.limitRequest(st, d.ReporterID)
+// File spends the reporter's limit (the server's, the global one, and the one per
+// target) and stores the report and queues it, in the server whose settings are st.
+// It runs before the reporter is answered at all, so an answered report is never
+// lost: players are looked up by the pipeline. A *LimitError means nothing was stored.
+func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) (*Report, error) {
+	lr := s.fileLimit(st, d.ReporterID, d.Game, d.Target, d.ActivityID)
 	dec, err := s.Limits.Take(ctx, lr, d.ID)
 	if err != nil {
 		return nil, err
@@ -246,85 +237,120 @@ func (s *Service) File(ctx context.Context, d *Draft) (*Report, error) {
 	}
 	now := time.Now().UTC()
 	r := &Report{
-		ID: d.ID, Game: d.Game, Status: StatusQueued,
+		ID: d.ID, Game: d.Game, Delivery: StatusQueued,
 		GuildID: d.GuildID, ChannelID: d.ChannelID, ReporterID: d.ReporterID, ReporterName: d.ReporterName,
 		Target: d.Target, TargetPlayer: d.TargetPlayer, SourcePlayer: d.SourcePlayer, SourceFallback: d.SourceFallback,
-		Reason: d.Reason, Description: d.Description, MatchID: d.MatchID, Evidence: d.Evidence,
+		ActivityID: d.ActivityID, Reason: d.Reason, Description: d.Description, MatchID: d.MatchID, Evidence: d.Evidence,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.Reports.Create(ctx, r); err != nil {
-		// Nothing was stored: the reporter keeps their slot.
-		if rerr := s.Limits.Refund(context.WithoutCancel(ctx), lr, d.ID); rerr != nil {
-			s.log.Error().Err(rerr).Str("report_id", d.ID).Msg("refunding a report that could not be stored")
-		}
-		return nil, err
+	if d.Target.Kind == TargetUUID && r.TargetPlayer == "" {
+		r.TargetPlayer = d.Target.Value
 	}
-	s.metrics.reports.WithLabelValues(string(r.Game), "stored").Inc()
-	out, err := s.deliver(ctx, r.ID)
-	if err != nil {
-		var de *DeliveryError
-		if errors.As(err, &de) {
-			// Synchronous delivery: a report that did not get through does not count
-			// against the reporter, who is told to try again.
-			if rerr := s.Limits.Refund(context.WithoutCancel(ctx), lr, d.ID); rerr != nil {
-				s.log.Error().Err(rerr).Str("report_id", d.ID).Msg("refunding an undelivered report")
-			}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.Reports.create(ctx, p, r, reply.Token, time.Until(reply.Until))
+		if reply.InteractionID != "" {
+			p.Set(ctx, interactionKey(reply.InteractionID), r.ID, max(time.Until(reply.Until), time.Second))
 		}
-		if out == nil {
-			out = r
-		}
-		return out, err
-	}
-	return out, nil
-}
-
-// DeliveryError is a report the upstream did not accept. Temporary says whether
-// trying again later may succeed.
-type DeliveryError struct {
-	ReportID  string
-	Temporary bool
-	Err       error
-}
-
-func (e *DeliveryError) Error() string {
-	return fmt.Sprintf("delivering report %s: %v", e.ReportID, e.Err)
-}
-
-func (e *DeliveryError) Unwrap() error { return e.Err }
-
-// deliver sends the stored report id upstream and records the outcome.
-func (s *Service) deliver(ctx context.Context, id string) (*Report, error) {
-	r, err := s.Reports.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != StatusQueued {
-		return r, nil // already delivered or given up: never twice
-	}
-	log := s.log.With().Str("report_id", r.ID).Str("guild_id", r.GuildID).Logger()
-	upstreamID, derr := s.send(ctx, r)
-	out, err := s.Reports.Update(context.WithoutCancel(ctx), id, func(r *Report) error {
-		r.Attempts++
-		if derr == nil {
-			r.Status, r.UpstreamID, r.LastError, r.DeliveredAt = StatusDelivered, upstreamID, "", time.Now().UTC()
-			return nil
-		}
-		r.Status, r.LastError = StatusFailed, derr.Error()
+		p.XAdd(ctx, &redis.XAddArgs{Stream: queueStream, Values: []string{"id", r.ID}})
 		return nil
 	})
 	if err != nil {
-		log.Error().Err(err).Msg("recording the delivery outcome")
+		// Whatever part was written is undone; the reporter keeps their slot.
+		undo := context.WithoutCancel(ctx)
+		s.rdb.Del(undo, reportKey(r.ID), tokenKey(r.ID))
+		if rerr := s.Limits.Refund(undo, lr, d.ID); rerr != nil {
+			s.log.Error().Err(rerr).Str("report_id", d.ID).Msg("refunding a report that could not be stored")
+		}
+		return nil, fmt.Errorf("storing report %s: %w", r.ID, err)
+	}
+	s.metrics.reports.WithLabelValues(string(r.Game), "stored").Inc()
+	return r, nil
+}
+
+// ReportOf returns the id of the report filed from the interaction with id, while its
+// token lasts.
+func (s *Service) ReportOf(ctx context.Context, interactionID string) (string, error) {
+	id, err := s.rdb.Get(ctx, interactionKey(interactionID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNoReport
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding the report of interaction %s: %w", interactionID, err)
+	}
+	return id, nil
+}
+
+// ErrNotChoosing is returned for a choice about a report that is not waiting for one
+// (already chosen, or given up).
+var ErrNotChoosing = errors.New("the report is not waiting for a choice")
+
+// Choose records which of the players sharing a name the reporter meant, and sends
+// the report on its way. The choice must be one of those offered.
+func (s *Service) Choose(ctx context.Context, reportID, reporterID, player string) (*Report, error) {
+	r, err := s.Reports.Get(ctx, reportID)
+	if err != nil {
 		return nil, err
 	}
-	if derr != nil {
-		de := &DeliveryError{ReportID: id, Temporary: rallyhere.IsTemporary(derr), Err: derr}
-		log.Warn().Err(derr).Bool("temporary", de.Temporary).Msg("report not delivered")
-		s.metrics.reports.WithLabelValues(string(r.Game), "failed").Inc()
-		return out, de
+	switch {
+	case r.ReporterID != reporterID:
+		return nil, ErrNotReporter
+	case r.Delivery != StatusQueued || r.Fault != FaultChoosing:
+		return nil, ErrNotChoosing
+	case !slices.Contains(r.Candidates, player):
+		return nil, &InputError{Field: "player", Problem: "that player was not one of those offered"}
 	}
-	log.Info().Str("upstream_id", upstreamID).Msg("report delivered")
-	s.metrics.reports.WithLabelValues(string(r.Game), "delivered").Inc()
-	return out, nil
+	r.TargetPlayer, r.Target.Label, r.Fault, r.Candidates = player, r.Target.Value+" ("+player+")", "", nil
+	target, _ := json.Marshal(r.Target)
+	if err := s.Reports.set(ctx, r.ID, map[string]any{fTargetPlayer: player, fTarget: target, fFault: "",
+		fCandidates: "", fNextAttempt: ""}); err != nil {
+		return nil, err
+	}
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: queueStream, Values: []string{"id", r.ID}}).Err(); err != nil {
+		return nil, fmt.Errorf("queueing report %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+// ErrNotReporter is returned when someone other than the reporter acts on a report
+// only its reporter may.
+var ErrNotReporter = errors.New("not the reporter")
+
+// dedupeFor is how long a reporter cannot report the same player (and activity) again.
+const dedupeFor = 24 * time.Hour
+
+// fileLimit is the limit request of filing: every rule of SPEC §4, the duplicate one
+// keyed by what the reporter named (a player id as itself; the pipeline checks again
+// by player once a name or member is looked up).
+func (s *Service) fileLimit(st Settings, reporterID string, g Game, t Target, activity string) LimitRequest {
+	lr := s.limitRequest(st, reporterID)
+	who := string(t.Kind) + "=" + strings.ToLower(t.Value)
+	if t.Kind == TargetUUID {
+		who = strings.ToLower(t.Value)
+	}
+	lr.Target, lr.DedupeFor = targetKey(g, who, activity), dedupeFor
+	return lr
+}
+
+func targetKey(g Game, who, activity string) string {
+	k := string(g) + ":" + who
+	if activity != "" {
+		k += ":" + activity
+	}
+	return k
+}
+
+// refundLimit gives back what filing r spent: its place in the windows, and its
+// duplicate markers (by what was typed, and by player).
+func (s *Service) refundLimit(ctx context.Context, r *Report) error {
+	lr := s.fileLimit(Settings{GuildID: r.GuildID}, r.ReporterID, r.Game, r.Target, r.ActivityID)
+	if err := s.Limits.Refund(ctx, lr, r.ID); err != nil {
+		return err
+	}
+	if r.TargetPlayer != "" {
+		lr.Target = targetKey(r.Game, r.TargetPlayer, r.ActivityID)
+		return s.Limits.Refund(ctx, lr, r.ID)
+	}
+	return nil
 }
 
 // send files r with the game's API and returns the upstream's report id.
@@ -341,6 +367,32 @@ func (s *Service) send(ctx context.Context, r *Report) (string, error) {
 		return res.ReportID, nil
 	}
 	return "", fmt.Errorf("%w: %s", ErrGameOff, r.Game)
+}
+
+// findUpstream looks for r among the reports filed upstream against its target, by
+// the report_id the bot puts in custom_data: an earlier attempt whose answer was lost
+// may have filed it. It returns the upstream id, or "" when it is not there.
+func (s *Service) findUpstream(ctx context.Context, r *Report) (string, error) {
+	if r.Game != RallyHere || s.rallyHere == nil || r.TargetPlayer == "" {
+		return "", nil
+	}
+	cursor := ""
+	for range 4 { // the newest 200 reports: a lost answer is recent
+		page, err := s.rallyHere.ReportsAgainst(ctx, r.TargetPlayer, cursor, 50)
+		if err != nil {
+			return "", err
+		}
+		for _, u := range page.Reports {
+			if u.CustomData["report_id"] == r.ID {
+				return u.ReportID, nil
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	return "", nil
 }
 
 // RallyHereRequest is the sanctions-API body of r. custom_data carries where the report

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -22,6 +23,13 @@ type Settings struct {
 	Limit config.Rate
 	// LimitSet is true when an admin set Limit.
 	LimitSet bool
+	// ModLogChannel is where reports are posted for moderators ("" = nowhere).
+	ModLogChannel string
+	// ModRole is a role whose members moderate reports, besides those with Manage
+	// Messages.
+	ModRole string
+	// Anonymous hides reporters from moderators (they are still stored).
+	Anonymous bool
 }
 
 // SettingsStore keeps each server's settings in one Redis hash.
@@ -29,16 +37,29 @@ type SettingsStore struct {
 	rdb          redis.UniversalClient
 	defaultLimit config.Rate
 	maxLimit     config.Rate
+
+	// decoded keeps the last decoded reason list of each server with the JSON it came
+	// from: settings are read on every report, and change rarely.
+	mu      sync.Mutex
+	decoded map[string]decodedReasons
+}
+
+type decodedReasons struct {
+	raw     string
+	reasons []Reason
 }
 
 // NewSettingsStore returns a store whose servers start with the operator's limit.
 func NewSettingsStore(rdb redis.UniversalClient, defaultLimit, maxLimit config.Rate) *SettingsStore {
-	return &SettingsStore{rdb: rdb, defaultLimit: defaultLimit, maxLimit: maxLimit}
+	return &SettingsStore{rdb: rdb, defaultLimit: defaultLimit, maxLimit: maxLimit, decoded: map[string]decodedReasons{}}
 }
 
 const (
-	fieldReasons = "reasons"
-	fieldLimit   = "limit"
+	fieldReasons   = "reasons"
+	fieldLimit     = "limit"
+	fieldChannel   = "modlog_channel"
+	fieldModRole   = "mod_role"
+	fieldAnonymous = "anonymous"
 )
 
 // Get returns the settings of guildID, seeding the default reasons on first use.
@@ -62,9 +83,24 @@ func (s *SettingsStore) Get(ctx context.Context, guildID string) (Settings, erro
 }
 
 func (s *SettingsStore) decode(guildID string, h map[string]string) (Settings, error) {
-	st := Settings{GuildID: guildID, Limit: s.defaultLimit}
-	if err := json.Unmarshal([]byte(h[fieldReasons]), &st.Reasons); err != nil {
-		return Settings{}, fmt.Errorf("decoding the reasons of %s: %w", guildID, err)
+	st := Settings{GuildID: guildID, Limit: s.defaultLimit,
+		ModLogChannel: h[fieldChannel], ModRole: h[fieldModRole], Anonymous: h[fieldAnonymous] == "1"}
+	raw := h[fieldReasons]
+	s.mu.Lock()
+	d, ok := s.decoded[guildID]
+	s.mu.Unlock()
+	if ok && d.raw == raw {
+		st.Reasons = slices.Clone(d.reasons)
+	} else {
+		if err := json.Unmarshal([]byte(raw), &st.Reasons); err != nil {
+			return Settings{}, fmt.Errorf("decoding the reasons of %s: %w", guildID, err)
+		}
+		s.mu.Lock()
+		if len(s.decoded) > 10000 {
+			clear(s.decoded)
+		}
+		s.decoded[guildID] = decodedReasons{raw: raw, reasons: slices.Clone(st.Reasons)}
+		s.mu.Unlock()
 	}
 	if v := h[fieldLimit]; v != "" {
 		r, err := config.ParseRate(v)
@@ -153,6 +189,28 @@ func (s *SettingsStore) SetLimit(ctx context.Context, guildID string, r config.R
 	}
 	if err := s.rdb.HSet(ctx, guildKey(guildID, "settings"), fieldLimit, r.String()).Err(); err != nil {
 		return fmt.Errorf("setting the limit of %s: %w", guildID, err)
+	}
+	return nil
+}
+
+// SetModLog sets (or, with "", clears) the mod-log channel.
+func (s *SettingsStore) SetModLog(ctx context.Context, guildID, channelID string) error {
+	return s.setField(ctx, guildID, fieldChannel, channelID)
+}
+
+// SetModRole sets (or, with "", clears) the moderators' role.
+func (s *SettingsStore) SetModRole(ctx context.Context, guildID, roleID string) error {
+	return s.setField(ctx, guildID, fieldModRole, roleID)
+}
+
+// SetAnonymous turns anonymous reports on or off.
+func (s *SettingsStore) SetAnonymous(ctx context.Context, guildID string, on bool) error {
+	return s.setField(ctx, guildID, fieldAnonymous, flag(on))
+}
+
+func (s *SettingsStore) setField(ctx context.Context, guildID, field, value string) error {
+	if err := s.rdb.HSet(ctx, guildKey(guildID, "settings"), field, value).Err(); err != nil {
+		return fmt.Errorf("setting %s of %s: %w", field, guildID, err)
 	}
 	return nil
 }

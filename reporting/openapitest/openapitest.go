@@ -39,11 +39,19 @@ const (
 )
 
 // Validator validates requests and responses against one OpenAPI document. It is safe
-// for concurrent use.
+// for concurrent use: validations take turns, because libopenapi changes its model
+// while it renders a schema (the race detector says so).
 type Validator struct {
 	spec Spec
 	mu   sync.Mutex
 	v    validator.Validator
+}
+
+// with runs f with the validator, alone.
+func (v *Validator) with(f func(validator.Validator)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f(v.v)
 }
 
 var (
@@ -73,9 +81,8 @@ func Load(spec Spec) (*Validator, error) {
 	}
 	lc := &lazyCache{}
 	lc.warming.Store(true)
-	v := validator.NewValidatorFromV3Model(&model.Model, config.WithSchemaCache(lc), config.WithFormatAssertions())
+	out := &Validator{spec: spec, v: validator.NewValidatorFromV3Model(&model.Model, config.WithSchemaCache(lc), config.WithFormatAssertions())}
 	lc.warming.Store(false)
-	out := &Validator{spec: spec, v: v}
 	loaded[spec] = out
 	return out, nil
 }
@@ -98,9 +105,9 @@ func (v *Validator) Request(r *http.Request) error {
 	// The validator reads the body; give it its own copy so r stays intact.
 	clone := r.Clone(r.Context())
 	clone.Body = io.NopCloser(bytes.NewReader(body))
-	v.mu.Lock()
-	ok, errs := v.v.ValidateHttpRequest(clone)
-	v.mu.Unlock()
+	var ok bool
+	var errs []*verrors.ValidationError
+	v.with(func(one validator.Validator) { ok, errs = one.ValidateHttpRequest(clone) })
 	if ok {
 		return nil
 	}
@@ -117,9 +124,9 @@ func (v *Validator) Response(r *http.Request, status int, header http.Header, bo
 	}
 	clone := r.Clone(r.Context())
 	clone.Body = http.NoBody
-	v.mu.Lock()
-	ok, errs := v.v.ValidateHttpResponse(clone, resp)
-	v.mu.Unlock()
+	var ok bool
+	var errs []*verrors.ValidationError
+	v.with(func(one validator.Validator) { ok, errs = one.ValidateHttpResponse(clone, resp) })
 	if ok {
 		return nil
 	}

@@ -41,7 +41,11 @@ type Options struct {
 func New(baseURL, clientID, clientSecret string, o Options) *Client {
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 15 * time.Second}
+		// Go's default transport keeps two idle connections per host; the bot makes
+		// many concurrent calls to one host.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
+		hc = &http.Client{Timeout: 15 * time.Second, Transport: t}
 	}
 	observe := o.Observe
 	if observe == nil {

@@ -1,0 +1,259 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/reporting"
+)
+
+// isModerator: Manage Messages (or more), or the server's moderator role.
+func (c *call) isModerator(st reporting.Settings) bool {
+	p := c.i.Member.Permissions
+	if p&(discordgo.PermissionAdministrator|discordgo.PermissionManageGuild|discordgo.PermissionManageMessages) != 0 {
+		return true
+	}
+	return st.ModRole != "" && slices.Contains(c.i.Member.Roles, st.ModRole)
+}
+
+// reportsCommand handles /reports mine|list|bar|unbar.
+func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCommandInteractionData) Response {
+	if len(data.Options) != 1 {
+		return reply(msgUnknownInteraction())
+	}
+	sub := data.Options[0]
+	opts := optionMap(sub.Options)
+	if sub.Name == subMine {
+		list, err := c.svc.Reports.ByReporter(ctx, c.user.ID, 0, 10)
+		if err != nil {
+			return reply(c.fail(err, "listing the reporter's reports"))
+		}
+		return reply(msgMine(list, c.now()))
+	}
+	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
+	if err != nil {
+		return reply(c.fail(err, "reading settings"))
+	}
+	if !c.isModerator(st) {
+		return reply(msgNotModerator)
+	}
+	switch sub.Name {
+	case subList:
+		status := optString(opts[optStatus])
+		if status == "" {
+			status = "all"
+		}
+		player := strings.TrimSpace(optString(opts[optPlayer]))
+		if !validStatusFilter(status) || len(player) > maxPlayerFilter {
+			return reply(msgBadInput(&reporting.InputError{Field: optPlayer,
+				Problem: fmt.Sprintf("the player filter can be at most %d characters", maxPlayerFilter)}))
+		}
+		content, buttons, err := c.listPage(ctx, st, 0, status, player)
+		if err != nil {
+			return reply(c.fail(err, "listing reports"))
+		}
+		resp := reply(content)
+		resp.Reply.Data.Components = buttons
+		return resp
+	case subBar, subUnbar:
+		var member *discordgo.User
+		if data.Resolved != nil {
+			member = data.Resolved.Users[optString(opts[optMember])]
+		}
+		if member == nil {
+			return reply(msgUnknownInteraction())
+		}
+		if sub.Name == subUnbar {
+			was, err := c.svc.Limits.Unbar(ctx, c.i.GuildID, member.ID)
+			if err != nil {
+				return reply(c.fail(err, "lifting a bar"))
+			}
+			c.log.Info().Str("member_id", member.ID).Bool("was_barred", was).Msg("bar lifted")
+			return reply(msgUnbarred(member.ID, was))
+		}
+		if member.Bot {
+			return reply(msgBot)
+		}
+		d, err := config.ParseDuration(optString(opts[optDuration]))
+		if err != nil || d <= 0 || d > maxBar {
+			return reply(msgBadInput(&reporting.InputError{Field: optDuration,
+				Problem: "give a duration of up to 365 days, like 12h, 7d or 30d"}))
+		}
+		if err := c.svc.Limits.Bar(ctx, c.i.GuildID, member.ID, d); err != nil {
+			return reply(c.fail(err, "barring a member"))
+		}
+		c.log.Info().Str("member_id", member.ID).Dur("for", d).Msg("member barred from reporting")
+		return reply(msgBarred(member.ID, c.now().Add(d)))
+	}
+	return reply(msgUnknownInteraction())
+}
+
+const (
+	maxBar          = 365 * 24 * time.Hour
+	maxPlayerFilter = 64
+	listPageSize    = 10
+	// listScanLimit bounds how many of a server's reports one page may look through.
+	listScanLimit = 1000
+)
+
+// listPage renders page of a server's reports matching the filters, newest first,
+// with Previous/Next buttons.
+func (c *call) listPage(ctx context.Context, st reporting.Settings, page int, status, player string) (string, []discordgo.MessageComponent, error) {
+	var matches []*reporting.Report
+	want := (page+1)*listPageSize + 1 // one more tells whether there is a next page
+	needle := strings.ToLower(strings.Trim(player, "<@!>"))
+	for skip := 0; skip < listScanLimit && len(matches) < want; skip += 100 {
+		batch, err := c.svc.Reports.ByGuild(ctx, c.i.GuildID, skip, 100)
+		if err != nil {
+			return "", nil, err
+		}
+		for _, r := range batch {
+			if (status == "all" || string(r.Status()) == status) && matchesPlayer(r, needle) {
+				matches = append(matches, r)
+			}
+		}
+		if len(batch) < 100 {
+			break
+		}
+	}
+	from := min(page*listPageSize, len(matches))
+	shown := matches[from:min(from+listPageSize, len(matches))]
+	content := msgList(shown, st.Anonymous, page, status, player, c.now())
+	pageButton := func(label string, to int, disabled bool) discordgo.MessageComponent {
+		id := CustomID{Kind: kindList, Args: []string{strconv.Itoa(max(to, 0)), status, player}}.String()
+		return discordgo.Button{Label: label, Style: discordgo.SecondaryButton, CustomID: id, Disabled: disabled}
+	}
+	if page == 0 && len(matches) <= listPageSize {
+		return content, []discordgo.MessageComponent{}, nil
+	}
+	return content, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+		pageButton("◀ Newer", page-1, page == 0),
+		pageButton("Older ▶", page+1, len(matches) <= (page+1)*listPageSize || page+1 >= 100),
+	}}}, nil
+}
+
+func matchesPlayer(r *reporting.Report, needle string) bool {
+	if needle == "" {
+		return true
+	}
+	for _, s := range []string{r.Target.Value, r.Target.Label, r.TargetPlayer} {
+		if strings.Contains(strings.ToLower(s), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// listButton turns a page of /reports list.
+func (c *call) listButton(ctx context.Context, id CustomID) Response {
+	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
+	if err != nil {
+		return reply(c.fail(err, "reading settings"))
+	}
+	if !c.isModerator(st) {
+		return reply(msgNotModerator)
+	}
+	page, _ := strconv.Atoi(id.Args[0])
+	content, buttons, err := c.listPage(ctx, st, page, id.Args[1], id.Args[2])
+	if err != nil {
+		return reply(c.fail(err, "listing reports"))
+	}
+	resp := update(content)
+	resp.Reply.Data.Components = buttons
+	return resp
+}
+
+// modButton handles Claim, Resolve and Dismiss on a mod-log post: the post is
+// updated in the answer itself, and the pipeline tells the reporter.
+func (c *call) modButton(ctx context.Context, id CustomID) Response {
+	reportID := id.Args[1]
+	c = c.withReport(reportID)
+	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
+	if err != nil {
+		return reply(c.fail(err, "reading settings"))
+	}
+	if !c.isModerator(st) {
+		return reply(msgNotModerator)
+	}
+	r, err := c.svc.Reports.Get(ctx, reportID)
+	switch {
+	case errors.Is(err, reporting.ErrNoReport):
+		return reply(msgReportGone)
+	case err != nil:
+		return reply(c.fail(err, "reading the report"))
+	case r.GuildID != c.i.GuildID:
+		c.log.Warn().Msg("moderator button for another server's report")
+		return reply(msgUnknownInteraction())
+	}
+	to := actionStatus[id.Args[0]]
+	err = c.svc.Reports.Moderate(ctx, reportID, to, c.user.ID)
+	switch {
+	case errors.Is(err, reporting.ErrFinal):
+		return reply(msgAlreadyClosed(r))
+	case err != nil:
+		return reply(c.fail(err, "moderating the report"))
+	}
+	r.Moderation, r.ModeratorID = to, c.user.ID
+	c.log.Info().Str("status", string(to)).Msg("report moderated")
+	embed, buttons := modLogView(r, st, c.now())
+	resp := Response{Reply: &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseUpdateMessage,
+		Data: &discordgo.InteractionResponseData{
+			Embeds: []*discordgo.MessageEmbed{embed}, Components: buttons, AllowedMentions: noMentions(),
+		},
+	}}
+	resp.Then = func(ctx context.Context) {
+		// The post already shows the change; the pipeline tells the reporter.
+		if err := c.svc.Reports.MarkModLogShown(ctx, r); err != nil {
+			c.log.Warn().Err(err).Msg("recording the mod-log post")
+		}
+		if err := c.queue.Enqueue(ctx, reportID); err != nil {
+			c.log.Error().Err(err).Msg("queueing the reporter's notice")
+		}
+	}
+	return resp
+}
+
+func optionMap(opts []*discordgo.ApplicationCommandInteractionDataOption) map[string]*discordgo.ApplicationCommandInteractionDataOption {
+	m := make(map[string]*discordgo.ApplicationCommandInteractionDataOption, len(opts))
+	for _, o := range opts {
+		m[o.Name] = o
+	}
+	return m
+}
+
+// Option values, read without discordgo's accessors, which panic on a type they do
+// not expect.
+
+// optString is the value of a string, user, channel or role option ("" when absent).
+func optString(o *discordgo.ApplicationCommandInteractionDataOption) string {
+	if o == nil {
+		return ""
+	}
+	s, _ := o.Value.(string)
+	return s
+}
+
+func optInt(o *discordgo.ApplicationCommandInteractionDataOption) (int64, bool) {
+	if o == nil {
+		return 0, false
+	}
+	f, ok := o.Value.(float64)
+	return int64(f), ok && f == float64(int64(f))
+}
+
+func optBool(o *discordgo.ApplicationCommandInteractionDataOption) (bool, bool) {
+	if o == nil {
+		return false, false
+	}
+	b, ok := o.Value.(bool)
+	return b, ok
+}

@@ -1,0 +1,342 @@
+package reporting
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/reporting/rallyhere"
+	"github.com/reportbot/reportbot/reporting/rallyhere/rallyheretest"
+	"github.com/reportbot/reportbot/reporting/redistest"
+)
+
+// notices records what the pipeline told people.
+type notices struct {
+	mu       sync.Mutex
+	reporter map[string][]string // report id → ReporterNews told
+	modlog   map[string][]string // report id → ModLogState posted
+	fail     bool
+}
+
+func (n *notices) Reporter(_ context.Context, r *Report, _ string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fail {
+		return fmt.Errorf("discord is down")
+	}
+	n.reporter[r.ID] = append(n.reporter[r.ID], ReporterNews(r))
+	return nil
+}
+
+func (n *notices) ModLog(_ context.Context, r *Report, st Settings, messageID string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fail {
+		return "", fmt.Errorf("discord is down")
+	}
+	n.modlog[r.ID] = append(n.modlog[r.ID], ModLogState(r))
+	if messageID == "" {
+		messageID = "m-" + r.ID
+	}
+	return messageID, nil
+}
+
+func (n *notices) told(id string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.reporter[id]...)
+}
+
+// bench is a Service on real Redis and the RallyHere fake, with players to report.
+type world struct {
+	t        *testing.T
+	rdb      *redis.Client
+	rh       *rallyheretest.Server
+	svc      *Service
+	notes    *notices
+	reporter string // a linked Discord user
+	target   string // a player UUID
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, rdb: redistest.Start(t).Client(t), rh: rallyheretest.New(t),
+		notes: &notices{reporter: map[string][]string{}, modlog: map[string][]string{}}}
+	w.svc = NewService(w.rdb, Options{
+		RallyHere:    rallyhere.New(w.rh.URL, w.rh.ClientID, w.rh.ClientSecret, rallyhere.Options{}),
+		DefaultLimit: config.Rate{Count: 10000, Per: time.Minute}, MaxLimit: config.Rate{Count: 10000, Per: time.Minute},
+		Retention: 90 * 24 * time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	w.reporter = "100000000000000001"
+	w.rh.LinkDiscord(w.reporter, w.rh.AddPlayer("alice"))
+	w.target = w.rh.AddPlayer("bob")
+	if err := w.svc.Settings.SetModLog(context.Background(), "g", "modlog"); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// run starts a pipeline until the returned stop is called (or the test ends).
+func (w *world) run(o PipelineOptions) (stop func()) {
+	o.Logger = zerolog.New(zerolog.NewTestWriter(w.t))
+	if o.BackoffBase == 0 {
+		o.BackoffBase, o.BackoffCap = 20*time.Millisecond, 100*time.Millisecond
+	}
+	p := NewPipeline(w.svc, w.notes, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Run(ctx); err != nil {
+			w.t.Error(err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	w.t.Cleanup(stop)
+	return stop
+}
+
+// file files a report of the world's reporter against its target, as reporter n so
+// the duplicate rule does not refuse it.
+func (w *world) file(n int) *Report {
+	w.t.Helper()
+	reporter := w.reporter
+	if n > 0 {
+		reporter = fmt.Sprintf("2%017d", n)
+		w.rh.LinkDiscord(reporter, w.rh.AddPlayer(fmt.Sprintf("reporter-%d", n)))
+	}
+	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: reporter,
+		Target: Target{Kind: TargetUUID, Value: w.target}, Reason: DefaultReasons()[0]}
+	if err := w.svc.Resolve(context.Background(), d); err != nil {
+		w.t.Fatal(err)
+	}
+	st, err := w.svc.Settings.Get(context.Background(), "g")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	r, err := w.svc.File(context.Background(), st, d, Reply{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+func (w *world) waitDelivered(ids ...string) {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, id := range ids {
+		for {
+			r, err := w.svc.Reports.Get(context.Background(), id)
+			if err == nil && r.Delivery != StatusQueued {
+				break
+			}
+			if time.Now().After(deadline) {
+				w.t.Fatalf("report %s not settled: %+v, %v", id, r, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// upstreamCount is how many times report id arrived upstream.
+func (w *world) upstreamCount(id string) int { return len(w.rh.ReportsWithCustom("report_id", id)) }
+
+func TestPipelineDeliversAndTells(t *testing.T) {
+	w := newWorld(t)
+	w.run(PipelineOptions{})
+	r := w.file(0)
+	w.waitDelivered(r.ID)
+	got, _ := w.svc.Reports.Get(context.Background(), r.ID)
+	if got.Delivery != StatusDelivered || w.upstreamCount(r.ID) != 1 || got.Attempts != 1 {
+		t.Fatalf("record %+v; upstream %d", got, w.upstreamCount(r.ID))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for got.Notified != "delivered" || got.ModLogMessageID == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("not told: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+		got, _ = w.svc.Reports.Get(context.Background(), r.ID)
+	}
+	if told := w.notes.told(r.ID); len(told) != 1 || told[0] != "delivered" {
+		t.Fatalf("reporter told %v", told)
+	}
+}
+
+// TestPipelineReclaimsCrashedWork: a consumer read a report and died without
+// acknowledging it; another instance takes it over and delivers it.
+func TestPipelineReclaimsCrashedWork(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.rdb.XGroupCreateMkStream(ctx, queueStream, queueGroup, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for n := range 120 { // more than one XAUTOCLAIM page, so the cursor is followed
+		ids = append(ids, w.file(n+1).ID)
+	}
+	res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: queueGroup, Consumer: "crashed", Streams: []string{queueStream, ">"}, Count: 1000}).Result()
+	if err != nil || len(res[0].Messages) != 120 {
+		t.Fatalf("the crashed consumer read %v, %v", res, err)
+	}
+	w.run(PipelineOptions{ClaimIdle: 300 * time.Millisecond})
+	w.waitDelivered(ids...)
+	for _, id := range ids {
+		if n := w.upstreamCount(id); n != 1 {
+			t.Fatalf("%s arrived %d times", id, n)
+		}
+	}
+	if pend, _ := w.rdb.XPending(ctx, queueStream, queueGroup).Result(); pend.Count != 0 {
+		t.Fatalf("%d entries still pending", pend.Count)
+	}
+}
+
+// TestPipelineSuppressesDuplicates: the same report queued many times, and picked by
+// two instances at once, arrives once.
+func TestPipelineSuppressesDuplicates(t *testing.T) {
+	w := newWorld(t)
+	w.rh.SetDelay(rallyheretest.OpCreateReport, 100*time.Millisecond)
+	r := w.file(0)
+	p := NewPipeline(w.svc, w.notes, PipelineOptions{})
+	for range 5 {
+		if err := p.Enqueue(context.Background(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.run(PipelineOptions{Consumer: "a"})
+	w.run(PipelineOptions{Consumer: "b"})
+	w.waitDelivered(r.ID)
+	time.Sleep(300 * time.Millisecond) // let every duplicate entry be handled
+	if n := w.upstreamCount(r.ID); n != 1 {
+		t.Fatalf("arrived %d times", n)
+	}
+}
+
+// TestPipelineDeadLetters: an upstream down for longer than GiveUpAfter; the report is
+// given up, kept in the dead-letter stream, and shown as such.
+func TestPipelineDeadLetters(t *testing.T) {
+	w := newWorld(t)
+	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 1, rallyheretest.Failure{Status: 503})
+	w.run(PipelineOptions{GiveUpAfter: 500 * time.Millisecond})
+	r := w.file(0)
+	w.waitDelivered(r.ID)
+	got, _ := w.svc.Reports.Get(context.Background(), r.ID)
+	if got.Delivery != StatusFailed || !got.Dead || got.Fault != FaultExpired || got.Attempts < 2 {
+		t.Fatalf("record %+v", got)
+	}
+	dead, err := w.rdb.XRange(context.Background(), queueDead, "-", "+").Result()
+	if err != nil || len(dead) != 1 || dead[0].Values["id"] != r.ID {
+		t.Fatalf("dead letters %v, %v", dead, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.notes.told(r.ID)) == 0 || w.notes.told(r.ID)[len(w.notes.told(r.ID))-1] != "failed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("reporter told %v", w.notes.told(r.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if told := w.notes.told(r.ID); told[0] != "retrying" {
+		t.Fatalf("reporter told %v; first that it is retried", told)
+	}
+}
+
+// TestPipelineRetriesNotices: Discord is down when the report is delivered; the
+// notices follow when it is back, and delivery is not repeated.
+func TestPipelineRetriesNotices(t *testing.T) {
+	w := newWorld(t)
+	w.notes.fail = true
+	w.run(PipelineOptions{})
+	r := w.file(0)
+	w.waitDelivered(r.ID)
+	time.Sleep(100 * time.Millisecond)
+	w.notes.mu.Lock()
+	w.notes.fail = false
+	w.notes.mu.Unlock()
+	// The retry of a notice comes sideEffectRetry later; hurry it.
+	if err := w.rdb.ZAdd(context.Background(), queueRetry, redis.Z{Score: 0, Member: r.ID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.notes.told(r.ID)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reporter was never told")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := w.upstreamCount(r.ID); n != 1 {
+		t.Fatalf("arrived %d times", n)
+	}
+}
+
+// TestPipelineSharesWork: two instances deliver 300 reports between them, each once,
+// while the upstream fails a third of the time.
+func TestPipelineSharesWork(t *testing.T) {
+	w := newWorld(t)
+	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 0.3, rallyheretest.Failure{Status: 503})
+	w.run(PipelineOptions{Consumer: "a"})
+	w.run(PipelineOptions{Consumer: "b"})
+	var ids []string
+	for n := range 300 {
+		ids = append(ids, w.file(n+1).ID)
+	}
+	w.waitDelivered(ids...)
+	for _, id := range ids {
+		if n := w.upstreamCount(id); n != 1 {
+			t.Fatalf("%s arrived %d times", id, n)
+		}
+	}
+}
+
+// TestPipelineTrimsAndExpires: nothing grows without bound. Delivered entries leave
+// the stream, and records and indexes carry the retention as their expiry.
+func TestPipelineTrimsAndExpires(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	p := NewPipeline(w.svc, w.notes, PipelineOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	stop := w.run(PipelineOptions{})
+	var ids []string
+	for n := range 50 {
+		ids = append(ids, w.file(n+1).ID)
+	}
+	w.waitDelivered(ids...)
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	p.trim(ctx)
+	if n, _ := w.rdb.XLen(ctx, queueStream).Result(); n > 1 {
+		t.Fatalf("%d entries left in the stream after trimming", n)
+	}
+	first, err := w.svc.Reports.Get(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{reportKey(ids[0]), userKey(first.ReporterID, "reports"), guildKey("g", "reports")} {
+		ttl, err := w.rdb.TTL(ctx, key).Result()
+		if err != nil || ttl <= 89*24*time.Hour || ttl > 90*24*time.Hour {
+			t.Fatalf("%s expires in %s, %v; want the 90-day retention", key, ttl, err)
+		}
+	}
+	if n, _ := w.rdb.Exists(ctx, lockKey(ids[0])).Result(); n != 0 {
+		t.Fatal("a lock outlived its work")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	p := NewPipeline(nil, nil, PipelineOptions{BackoffBase: time.Second, BackoffCap: time.Minute})
+	for _, tt := range []struct {
+		attempt  int
+		min, max time.Duration
+	}{{1, 500 * time.Millisecond, time.Second}, {2, time.Second, 2 * time.Second}, {4, 4 * time.Second, 8 * time.Second}, {20, 30 * time.Second, time.Minute}} {
+		for range 100 {
+			if d := p.backoff(tt.attempt); d < tt.min || d > tt.max {
+				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", tt.attempt, d, tt.min, tt.max)
+			}
+		}
+	}
+}
