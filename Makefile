@@ -4,8 +4,10 @@
 
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests run for real: redis-server (limits, queue, settings).
-TEST_PACKAGES := redis-server
+# Debian packages the tests run for real: redis-server (limits, queue, settings) and
+# chromium (the Bungie.net sign-in pages, in a headless browser). Each package here
+# installs a command of the same name.
+TEST_PACKAGES := redis-server chromium
 
 .PHONY: run test
 

@@ -24,6 +24,7 @@ import (
 	"github.com/reportbot/reportbot/commands"
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
+	"github.com/reportbot/reportbot/reporting/bungie"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
 )
 
@@ -63,8 +64,23 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		opts.RallyHere = rallyhere.New(rh.APIURL, rh.ClientID, rh.ClientSecret,
 			rallyhere.Options{Observe: reporting.UpstreamObserver(reg, "rallyhere")})
 		opts.RallyHereFallback = rh.FallbackSourcePlayer
-	} else {
-		log.Warn().Msg("RallyHere is not configured (RALLYHERE_API_URL, _CLIENT_ID, _CLIENT_SECRET): /report player is off")
+	}
+	var linker bot.Linker
+	if b := cfg.Bungie; b != nil {
+		client := bungie.New(b.APIKey, bungie.Options{APIURL: b.APIURL, StatsURL: b.StatsURL, WebURL: b.WebURL,
+			Observe: reporting.UpstreamObserver(reg, "bungie")})
+		opts.Bungie, opts.BungieMode, opts.BungieWeb = client, b.Mode, b.WebURL
+		if b.Mode == config.ModeAPI {
+			public := cfg.PublicURL.String()
+			oauth := bungie.OAuth(b.ClientID, b.ClientSecret, b.AuthorizeURL, b.APIURL, public+"/oauth/bungie/callback")
+			if opts.Links, err = reporting.NewLinks(rdb, b.TokenKey, oauth, client, public, log); err != nil {
+				return err
+			}
+			linker = opts.Links
+		}
+	}
+	if opts.RallyHere == nil && opts.Bungie == nil {
+		log.Warn().Msg("no game is configured (RALLYHERE_* or BUNGIE_API_KEY): there is nothing to report to")
 	}
 	svc := reporting.NewService(rdb, opts)
 
@@ -74,7 +90,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,
 		Router: router, REST: rest, Store: rdb,
-		Commands: commands.Definitions(svc.Enabled),
+		Commands: commands.Definitions(svc.Enabled, svc.BungieMode()), Linker: linker,
 		Registry: reg, Logger: log,
 	})
 	// The bot and the delivery pipeline stop together: when ctx ends, or when either

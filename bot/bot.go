@@ -58,6 +58,8 @@ type Options struct {
 	REST     *REST
 	Store    Store
 	Commands []*discordgo.ApplicationCommand
+	// Linker, when set, serves the Bungie.net sign-in pages.
+	Linker   Linker
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
 }
@@ -71,6 +73,7 @@ type Bot struct {
 	rest      *REST
 	store     Store
 	commands  []*discordgo.ApplicationCommand
+	linker    Linker
 	registry  *prometheus.Registry
 	log       zerolog.Logger
 	metrics   botMetrics
@@ -97,7 +100,7 @@ type Bot struct {
 func New(o Options) *Bot {
 	b := &Bot{
 		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
-		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands,
+		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, linker: o.Linker,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),

@@ -106,8 +106,31 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 			return reply(c.fail(err, "reading settings"))
 		}
 		return reply(msgReasons(st.Reasons))
+	case subGames:
+		for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
+			if on, given := optBool(opts[string(g)]); given {
+				if err := c.svc.Settings.SetGame(ctx, guild, g, on); err != nil {
+					return reply(c.fail(err, "turning a game on or off"))
+				}
+				c.log.Info().Str("game", string(g)).Bool("on", on).Msg("game turned on or off")
+			}
+		}
+		st, err := c.svc.Settings.Get(ctx, guild)
+		if err != nil {
+			return reply(c.fail(err, "reading settings"))
+		}
+		return reply(msgGames(st, c.svc.Enabled))
 	case subReasonAdd:
-		r, err := reporting.NewReason(str(optLabel), str(optRallyHereReason), nil)
+		var destiny *reporting.DestinyReason
+		if v := str(optDestinyReason); v != "" {
+			d, ok := c.destinyReason(ctx, v)
+			if !ok {
+				return reply(msgBadInput(&reporting.InputError{Field: optDestinyReason,
+					Problem: "it isn't one of Bungie's report reasons; pick one from the list as you type"}))
+			}
+			destiny = &d
+		}
+		r, err := reporting.NewReason(str(optLabel), str(optRallyHereReason), destiny)
 		if ie, ok := inputError(err); ok {
 			return reply(msgBadInput(ie))
 		}
@@ -153,7 +176,18 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 	return reply(msgUnknownInteraction())
 }
 
-// configAutocomplete suggests this server's reasons for reason-remove.
+// destinyReason reads a destiny-reason value, "<category hash>:<reason hash>", and
+// finds it in the manifest.
+func (c *call) destinyReason(ctx context.Context, v string) (reporting.DestinyReason, bool) {
+	cat, reason, ok := reporting.ParseDestinyKey(v)
+	if !ok {
+		return reporting.DestinyReason{}, false
+	}
+	return c.svc.Manifest.Find(ctx, cat, reason)
+}
+
+// configAutocomplete suggests this server's reasons for reason-remove, and Bungie's
+// ("Category › Reason") for reason-add's destiny-reason.
 func (c *call) configAutocomplete(ctx context.Context, data discordgo.ApplicationCommandInteractionData) Response {
 	if c.i.Member == nil || !c.isAdmin() || len(data.Options) != 1 {
 		return choices(nil)
@@ -161,6 +195,13 @@ func (c *call) configAutocomplete(ctx context.Context, data discordgo.Applicatio
 	sub := data.Options[0]
 	var typed string
 	for _, o := range sub.Options {
+		if o.Focused && o.Name == optDestinyReason && sub.Name == subReasonAdd {
+			var out []*discordgo.ApplicationCommandOptionChoice
+			for _, r := range c.svc.Manifest.Search(ctx, optString(o), 25) {
+				out = append(out, &discordgo.ApplicationCommandOptionChoice{Name: r.Label, Value: r.Key()})
+			}
+			return choices(out)
+		}
 		if o.Focused && o.Name == optReason && sub.Name == subReasonRemove {
 			typed = strings.ToLower(strings.TrimSpace(optString(o)))
 			st, err := c.svc.Settings.Get(ctx, c.i.GuildID)

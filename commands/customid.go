@@ -40,6 +40,10 @@ const (
 	kindPlayer = inputPlayer
 	// kindMod is a moderator's button on a mod-log post: mod:<action>:<report id>.
 	kindMod = "mod"
+	// kindOffender is the select of an activity's players (Destiny): offender.
+	kindOffender = selectOffender
+	// kindOffenderPage turns the pages of that select: offpage:<page>.
+	kindOffenderPage = "offpage"
 	// kindList is a page button of /reports list: list:<page>:<status or all>:<player>.
 	// The player filter is last and may itself contain ':'.
 	kindList = "list"
@@ -77,8 +81,10 @@ func ParseCustomID(s string) (CustomID, error) {
 	case kindReport:
 		ok = len(c.Args) >= 1 && len(c.Args) <= 2 && validGame(c.Args[0]) &&
 			(len(c.Args) == 1 || (c.Args[0] == string(reporting.RallyHere) && snowflakeRE.MatchString(c.Args[1])))
-	case kindPlayer:
+	case kindPlayer, kindOffender:
 		ok = len(c.Args) == 0
+	case kindOffenderPage:
+		ok = len(c.Args) == 1 && validPage(c.Args[0])
 	case kindMod:
 		ok = len(c.Args) == 2 && actionStatus[c.Args[0]] != "" && reporting.ValidID(c.Args[1])
 	case kindList:

@@ -33,6 +33,14 @@ func TestParseCustomID(t *testing.T) {
 		{"list:1:lost:", false},
 		{"list:1:all", false},
 		{"player:x", false},
+		{"offender", true},
+		{"offender:1", false},
+		{"offpage:0", true},
+		{"offpage:3", true},
+		{"offpage:03", false},
+		{"offpage:-1", false},
+		{"offpage", false},
+		{"offpage:1:2", false},
 		{"", false},
 		{"nope", false},
 		{strings.Repeat("a", 101), false},
@@ -54,7 +62,7 @@ func TestParseCustomID(t *testing.T) {
 // written: it round-trips, fits Discord's 100 characters, and has a known kind.
 func FuzzParseCustomID(f *testing.F) {
 	for _, s := range []string{"report:rallyhere", "report:rallyhere:123456789012345678", "report:destiny2", "player",
-		"mod:claim:R-0000000000000", "list:2:failed:bob:x",
+		"mod:claim:R-0000000000000", "list:2:failed:bob:x", "offender", "offpage:1", "offpage:-1", "offpage:x",
 		"report::", ":", "report:rallyhere:\x00", "player:"} {
 		f.Add(s)
 	}
@@ -67,7 +75,7 @@ func FuzzParseCustomID(f *testing.F) {
 			t.Fatalf("ParseCustomID(%q) accepted %+v, which writes back as %q", s, c, c.String())
 		}
 		switch c.Kind {
-		case kindReport, kindPlayer, kindMod, kindList:
+		case kindReport, kindPlayer, kindMod, kindList, kindOffender, kindOffenderPage:
 		default:
 			t.Fatalf("ParseCustomID(%q): unknown kind %q accepted", s, c.Kind)
 		}

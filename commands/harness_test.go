@@ -2,8 +2,11 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +21,8 @@ import (
 
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
+	"github.com/reportbot/reportbot/reporting/bungie"
+	"github.com/reportbot/reportbot/reporting/bungie/bungietest"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
 	"github.com/reportbot/reportbot/reporting/rallyhere/rallyheretest"
 	"github.com/reportbot/reportbot/reporting/redistest"
@@ -138,6 +143,7 @@ type harness struct {
 	rh       *rallyheretest.Server
 	svc      *reporting.Service
 	pipeline *reporting.Pipeline
+	bg       *bungietest.Server
 	router   *Router
 	discord  *recorder
 	seq      atomic.Int64
@@ -145,6 +151,37 @@ type harness struct {
 	fallback string
 	global   config.Rate
 	rdb      *redis.Client
+}
+
+// linkBungie links the Discord user to the Bungie.net account u, through the whole
+// OAuth exchange with the fake: a sign-in link, Bungie's consent, the callback.
+func (h *harness) linkBungie(discordID string, u *bungietest.User) {
+	h.t.Helper()
+	ctx := context.Background()
+	start, err := h.svc.Links.Start(ctx, discordID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	su, _ := url.Parse(start)
+	state := su.Query().Get("state")
+	to, err := h.svc.Links.AuthorizeURL(ctx, state)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.bg.SetAuthorizingUser(u)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(to)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || back.Query().Get("state") != state {
+		h.t.Fatalf("consent redirected to %q", resp.Header.Get("Location"))
+	}
+	if _, err := h.svc.Links.Complete(ctx, state, back.Query().Get("code"), back.Query().Get("error")); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // rdbClient is the harness's Redis, for tests that adjust what is stored.
@@ -155,6 +192,8 @@ type harnessOptions struct {
 	fallback    bool
 	limit       config.Rate
 	global      config.Rate
+	// bungie turns Destiny 2 on, in this mode (reporting.BungieLink or BungieAPIMode).
+	bungie string
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -172,6 +211,22 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		DefaultLimit: o.limit, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute},
 		GlobalLimit: o.global,
 		Retention:   90 * 24 * time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	}
+	if o.bungie != "" {
+		h.bg = bungietest.New(t, bungietest.Options{RedirectURL: "https://bot.example/oauth/bungie/callback"})
+		client := bungie.New(h.bg.APIKey, bungie.Options{APIURL: h.bg.URL + "/Platform", StatsURL: h.bg.StatsURL, WebURL: h.bg.URL})
+		opts.Bungie, opts.BungieMode, opts.BungieWeb = client, o.bungie, h.bg.URL
+		if o.bungie == reporting.BungieAPIMode {
+			key := make([]byte, 32)
+			_, _ = rand.Read(key)
+			oauth := bungie.OAuth(h.bg.ClientID, h.bg.ClientSecret, h.bg.URL+"/en/OAuth/Authorize", h.bg.URL+"/Platform",
+				"https://bot.example/oauth/bungie/callback")
+			links, err := reporting.NewLinks(rdb, key, oauth, client, "https://bot.example", zerolog.New(zerolog.NewTestWriter(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Links = links
+		}
 	}
 	if !o.noRallyHere {
 		h.rh = rallyheretest.New(t)
@@ -270,7 +325,7 @@ func (h *harness) shown(i *discordgo.Interaction, resp Response) string {
 	if e := h.discord.last(i.Token); e != nil && e.Content != nil {
 		return *e.Content
 	}
-	if resp.Reply.Data != nil {
+	if resp.Reply != nil && resp.Reply.Data != nil {
 		return resp.Reply.Data.Content
 	}
 	return ""

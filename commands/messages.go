@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,34 @@ func msgUnknownInteraction() string {
 
 func msgGameOff(g reporting.Game) string {
 	return fmt.Sprintf("This bot isn't set up to report %s players. Ask whoever runs the bot.", g.Title())
+}
+
+func msgGameOffHere(g reporting.Game) string {
+	return fmt.Sprintf("Reports of %s players are turned off in this server. An admin can turn them on with `/report-config games`.", g.Title())
+}
+
+const msgLinkBungie = "Link your Bungie.net account so the bot can file your Destiny 2 reports with Bungie. The button works once, for the next 10 minutes; the bot keeps only what it needs to file reports, encrypted, and `/unlink bungie` deletes it."
+
+func msgUnlinked(was bool) string {
+	if !was {
+		return "You had no Bungie.net account linked."
+	}
+	return "Your Bungie.net account is unlinked: the bot no longer holds its tokens."
+}
+
+func msgGames(st reporting.Settings, enabled func(reporting.Game) bool) string {
+	var parts []string
+	for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
+		if !enabled(g) {
+			continue
+		}
+		state := "on"
+		if !st.GameOn(g) {
+			state = "off"
+		}
+		parts = append(parts, fmt.Sprintf("%s reports: **%s**", g.Title(), state))
+	}
+	return strings.Join(parts, " · ")
 }
 
 func msgNoReasons(g reporting.Game) string {
@@ -94,18 +123,32 @@ func msgSending(t reporting.Target) string {
 }
 
 func msgDelivered(r *reporting.Report) string {
+	if r.Game == reporting.Destiny2 {
+		return fmt.Sprintf("✅ Your report about %s in activity `%s` was sent to Bungie.\nOur reference: `%s`", about(r), r.ActivityID, r.ID)
+	}
 	return fmt.Sprintf("✅ Your report about %s was sent to %s.\n%s report ID: `%s` · our reference: `%s`",
-		who(r.Target), r.Game.Title(), r.Game.Title(), r.UpstreamID, r.ID)
+		about(r), r.Game.Title(), r.Game.Title(), r.UpstreamID, r.ID)
+}
+
+func msgHandedOff(r *reporting.Report) string {
+	return fmt.Sprintf("↗️ Almost done: Bungie takes Destiny 2 reports on its own site. Open Bungie's report page for %s, sign in if asked, and submit it there: <%s>\nYour report is recorded here too (reference `%s`), and the server's moderators can see it.",
+		about(r), r.Link, r.ID)
 }
 
 // msgReporterNews tells a reporter what became of their report (SPEC §4): the
 // pipeline sends it as an edit of their answer, or as a DM.
 func msgReporterNews(r *reporting.Report, now time.Time) string {
-	about, ref, game := who(r.Target), "`"+r.ID+"`", r.Game.Title()
+	about, ref, game := about(r), "`"+r.ID+"`", r.Game.Title()
+	activity := "`" + r.ActivityID + "`"
 	switch reporting.ReporterNews(r) {
 	case "delivered":
 		return msgDelivered(r)
+	case "handed_off":
+		return msgHandedOff(r)
 	case "choosing":
+		if r.Game == reporting.Destiny2 {
+			return fmt.Sprintf("Who in activity %s are you reporting? %d players were there; pick one below.", activity, len(r.Candidates))
+		}
 		return msgAmbiguous(r.Target.Value, len(r.Candidates))
 	case "retrying":
 		return fmt.Sprintf("⏳ %s isn't answering right now. Your report about %s is saved (reference %s) and the bot will keep trying for up to a day; you'll hear here or by direct message when it's through. `/reports mine` shows where it stands.", game, about, ref)
@@ -134,6 +177,20 @@ func msgReporterNews(r *reporting.Report, now time.Time) string {
 		return "❌ " + msgSelf
 	case reporting.FaultDuplicate:
 		return fmt.Sprintf("❌ You already reported %s in the last 24 hours, so this report was not filed again. It doesn't count against your limit.", about)
+	case reporting.FaultActivityNotFound:
+		return fmt.Sprintf("❌ Bungie has no activity %s: check its id or link. Nothing was filed, and it doesn't count against your limit.", activity)
+	case reporting.FaultActivityPrivate:
+		return fmt.Sprintf("❌ Activity %s is private on Bungie.net, so the bot can't see who was there. Nothing was filed, and it doesn't count against your limit.", activity)
+	case reporting.FaultNobodyElse:
+		return fmt.Sprintf("❌ Nobody but you was in activity %s. Nothing was filed, and it doesn't count against your limit.", activity)
+	case reporting.FaultOffenderNotInActivity:
+		return fmt.Sprintf("❌ Bungie says %s wasn't in activity %s. Nothing was filed, and it doesn't count against your limit.", about, activity)
+	case reporting.FaultReporterNotInActivity:
+		return fmt.Sprintf("❌ Bungie only takes reports from players who were in the activity, and your linked account wasn't in %s. Nothing was filed, and it doesn't count against your limit.", activity)
+	case reporting.FaultBungieNotLinked:
+		return "❌ To file Destiny 2 reports the bot needs your Bungie.net account: run `/link bungie`, then report again. Nothing was filed, and it doesn't count against your limit."
+	case reporting.FaultRelink:
+		return "❌ Your Bungie.net link has expired or was revoked. Run `/link bungie` again, then report again. Nothing was filed, and it doesn't count against your limit."
 	case reporting.FaultExpired:
 		return fmt.Sprintf("❌ Your report about %s (reference %s) couldn't be delivered: %s was unavailable for a whole day. The server's moderators can still see it.", about, ref, game)
 	}
@@ -149,7 +206,7 @@ func msgMine(list []*reporting.Report, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Your latest reports**\n")
 	for _, r := range list {
-		fmt.Fprintf(&b, "• `%s` %s · %s about %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), who(r.Target), statusLine(r, now))
+		fmt.Fprintf(&b, "• `%s` %s · %s about %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), about(r), statusLine(r, now))
 	}
 	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
 }
@@ -178,7 +235,7 @@ func msgList(list []*reporting.Report, anonymous bool, page int, status, player 
 		if anonymous {
 			by = "anonymous"
 		}
-		fmt.Fprintf(&b, "• `%s` %s · %s about %s · by %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), who(r.Target), by, statusLine(r, now))
+		fmt.Fprintf(&b, "• `%s` %s · %s about %s · by %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), about(r), by, statusLine(r, now))
 	}
 	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
 }
@@ -243,14 +300,11 @@ type ShowView struct {
 func msgShow(v ShowView) string {
 	var b strings.Builder
 	b.WriteString("**Report settings for this server**\n")
-	var games []string
-	for _, g := range v.Games {
-		games = append(games, g.Title())
+	games := "none (the operator configured no game)"
+	if len(v.Games) > 0 {
+		games = msgGames(v.Settings, func(g reporting.Game) bool { return slices.Contains(v.Games, g) })
 	}
-	if len(games) == 0 {
-		games = []string{"none (the operator configured no game)"}
-	}
-	fmt.Fprintf(&b, "Games: %s\n", strings.Join(games, ", "))
+	fmt.Fprintf(&b, "Games: %s\n", games)
 	source := "set by an admin"
 	if !v.Settings.LimitSet {
 		source = "the bot's default"
@@ -315,8 +369,19 @@ func who(t reporting.Target) string {
 		return "<@" + t.Value + ">"
 	case reporting.TargetUUID:
 		return "`" + t.Value + "`"
+	case "":
+		return "a player"
 	}
 	return escape(t.String())
+}
+
+// about shows the player a report is about; a Destiny report's player is only
+// known once chosen from the activity.
+func about(r *reporting.Report) string {
+	if r.Game == reporting.Destiny2 && r.Target.Kind == "" {
+		return "a player of activity `" + r.ActivityID + "`"
+	}
+	return who(r.Target)
 }
 
 func mappings(r reporting.Reason) string {
@@ -390,9 +455,9 @@ func escape(s string) string {
 
 var refEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
 
-// newRef returns a short id that ties what a person is told to the log line with the
+// NewRef returns a short id that ties what a person is told to the log line with the
 // real error.
-func newRef() string {
+func NewRef() string {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	return refEncoding.EncodeToString(b[:])

@@ -85,6 +85,8 @@ func TestMessagesGolden(t *testing.T) {
 		{"show configured", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: config.Rate{Count: 5, Per: time.Hour}, LimitSet: true,
 			ModLogChannel: "920000000000000001", ModRole: "930000000000000001", Anonymous: true},
 			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
+		{"show both games", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: limit, Off: map[reporting.Game]bool{reporting.RallyHere: true}},
+			Games: []reporting.Game{reporting.RallyHere, reporting.Destiny2}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
 		{"not moderator", msgNotModerator},
 		{"report gone", msgReportGone},
 		{"barred", msgBarred("123456789012345678", now.Add(7*24*time.Hour))},
@@ -105,6 +107,18 @@ func TestMessagesGolden(t *testing.T) {
 		{"list", msgList(sampleReports(now), false, 0, "all", "", now)},
 		{"list anonymous filtered", msgList(sampleReports(now)[:1], true, 2, "delivered", "bob", now)},
 		{"list empty", msgList(nil, false, 0, "failed", "", now)},
+		{"game off here", msgGameOffHere(reporting.Destiny2)},
+		{"games", msgGames(reporting.Settings{Off: map[reporting.Game]bool{reporting.Destiny2: true}}, func(reporting.Game) bool { return true })},
+		{"games without Destiny", msgGames(reporting.Settings{}, func(g reporting.Game) bool { return g == reporting.RallyHere })},
+		{"bad activity", msgBadInput(&reporting.InputError{Field: "activity", Problem: "it is a link to evil.example, not from Bungie.net or a site of §1.2"})},
+		{"link bungie", msgLinkBungie},
+		{"unlinked", msgUnlinked(true)},
+		{"nothing to unlink", msgUnlinked(false)},
+		{"delivered to Bungie", msgDelivered(&reporting.Report{ID: "R-0000000000000", Game: reporting.Destiny2, ActivityID: "14926341201",
+			Target: reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"}})},
+		{"handed off", msgHandedOff(&reporting.Report{ID: "R-0000000000000", Game: reporting.Destiny2, ActivityID: "14926341201",
+			Target: reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"},
+			Link:   reporting.ReportLink("https://www.bungie.net", "14926341201", "2305843009301234567")})},
 	}
 	for _, r := range sampleReports(now) {
 		msgs = append(msgs, struct{ name, text string }{"reporter news: " + r.ID, msgReporterNews(r, now)})
@@ -170,7 +184,41 @@ func sampleReports(now time.Time) []*reporting.Report {
 			r.Delivery, r.UpstreamID, r.Moderation, r.ModeratorID = reporting.StatusDelivered, "9b2f", m, "100000000000000009"
 		})
 	}
+	for _, f := range []func(r *reporting.Report){
+		func(r *reporting.Report) {
+			r.Delivery, r.Link = reporting.StatusHandedOff, reporting.ReportLink("https://www.bungie.net", r.ActivityID, r.TargetPlayer)
+		},
+		func(r *reporting.Report) { r.Delivery, r.UpstreamID = reporting.StatusDelivered, r.ActivityID },
+		func(r *reporting.Report) {
+			r.Target, r.TargetPlayer, r.Delivery, r.Fault = reporting.Target{}, "", reporting.StatusQueued, reporting.FaultChoosing
+			r.Candidates = []reporting.Candidate{{ID: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"}, {ID: "2305843009301234568", Label: "Other#0001 · Hunter · Alpha team"}}
+		},
+	} {
+		r := sampleDestiny(now, fmt.Sprintf("R-DESTINY%05d", len(out)))
+		f(r)
+		out = append(out, r)
+	}
+	for _, f := range []reporting.FaultKind{reporting.FaultActivityNotFound, reporting.FaultActivityPrivate, reporting.FaultNobodyElse,
+		reporting.FaultOffenderNotInActivity, reporting.FaultReporterNotInActivity, reporting.FaultBungieNotLinked, reporting.FaultRelink} {
+		r := sampleDestiny(now, "R-FAILED-"+string(f))
+		r.Delivery, r.Fault = reporting.StatusFailed, f
+		if f != reporting.FaultOffenderNotInActivity {
+			r.Target, r.TargetPlayer = reporting.Target{}, ""
+		}
+		out = append(out, r)
+	}
 	return out
+}
+
+// sampleDestiny is a Destiny 2 report about a chosen player of an activity.
+func sampleDestiny(now time.Time, id string) *reporting.Report {
+	return &reporting.Report{
+		ID: id, Game: reporting.Destiny2, GuildID: "900000000000000001", ReporterID: "100000000000000001",
+		ActivityID:   "14926341201",
+		Target:       reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"},
+		TargetPlayer: "2305843009301234567",
+		Reason:       reporting.DefaultReasons()[0], CreatedAt: now.Add(-time.Hour),
+	}
 }
 
 // TestModLogGolden pins the mod-log post (embed and buttons) of a report in each

@@ -35,8 +35,11 @@ func modLogView(r *reporting.Report, st reporting.Settings, now time.Time) (*dis
 		reporter = "Hidden (anonymous reports are on)"
 	}
 	reason := escape(r.Reason.Label)
-	if r.Game == reporting.RallyHere && r.Reason.RallyHere != "" {
+	switch {
+	case r.Game == reporting.RallyHere && r.Reason.RallyHere != "":
 		reason += " (`" + r.Reason.RallyHere + "`)"
+	case r.Game == reporting.Destiny2 && r.Reason.Destiny != nil:
+		reason += " (" + r.Reason.Destiny.Label + ")"
 	}
 	fields := []*discordgo.MessageEmbedField{
 		{Name: "Player", Value: playerLine(r), Inline: true},
@@ -80,7 +83,10 @@ func modLogView(r *reporting.Report, st reporting.Settings, now time.Time) (*dis
 }
 
 func playerLine(r *reporting.Report) string {
-	line := who(r.Target)
+	line := about(r)
+	if r.Game == reporting.Destiny2 && r.TargetPlayer != "" {
+		return line + "\ncharacter `" + r.TargetPlayer + "`"
+	}
 	if r.TargetPlayer != "" && r.TargetPlayer != r.Target.Value {
 		line += "\n`" + r.TargetPlayer + "`"
 	}
@@ -103,7 +109,7 @@ func statusLine(r *reporting.Report, now time.Time) string {
 	case reporting.StatusDelivered:
 		return fmt.Sprintf("✅ Delivered to %s · report ID `%s`", r.Game.Title(), r.UpstreamID)
 	case reporting.StatusHandedOff:
-		return "↗️ Handed to the reporter to file on Bungie's report page"
+		return "↗️ Handed to the reporter to file on [Bungie's report page](" + r.Link + ")"
 	case reporting.StatusFailed:
 		if r.Dead {
 			return "💀 Given up after a day of failed attempts: " + escape(truncate(r.LastError, 300))
@@ -145,6 +151,24 @@ func faultText(f reporting.FaultKind, detail string) string {
 		return "the reporter named themselves"
 	case reporting.FaultExpired:
 		return "given up after a day"
+	case reporting.FaultActivityNotFound:
+		return "Bungie has no such activity"
+	case reporting.FaultActivityPrivate:
+		return "the activity is private"
+	case reporting.FaultNobodyElse:
+		return "nobody else was in the activity"
+	case reporting.FaultOffenderNotInActivity:
+		return "Bungie says the player was not in the activity"
+	case reporting.FaultReporterNotInActivity:
+		return "Bungie says the reporter was not in the activity"
+	case reporting.FaultBungieNotLinked:
+		return "the reporter has not linked Bungie.net"
+	case reporting.FaultRelink:
+		return "the reporter's Bungie.net link must be renewed"
+	case reporting.FaultChoosing:
+		return "the reporter is choosing the player"
+	case reporting.FaultDuplicate:
+		return "the reporter already reported this player today"
 	}
 	return "an unexpected error"
 }

@@ -55,8 +55,21 @@ func (n *Notifier) Reporter(ctx context.Context, r *reporting.Report, token stri
 		if token == "" {
 			return nil
 		}
-		components := playerSelect(r.Target.Value, r.Candidates)
+		components := choiceComponents(r, 0)
 		return n.discord.EditResponse(ctx, token, &discordgo.WebhookEdit{Content: &text, Components: &components})
+	}
+	if r.Delivery == reporting.StatusHandedOff && r.Moderation == "" && token != "" {
+		// The link to Bungie's report page rides on the answer as a button.
+		components := []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+			discordgo.Button{Label: "Open Bungie's report page", Style: discordgo.LinkButton, URL: r.Link},
+		}}}
+		err := n.discord.EditResponse(ctx, token, &discordgo.WebhookEdit{Content: &text, Components: &components})
+		if err == nil {
+			return nil
+		}
+		if status := statusOf(err); status == 0 || status >= 500 || status == http.StatusTooManyRequests {
+			return fmt.Errorf("editing the reporter's answer: %w", err)
+		}
 	}
 	if token != "" && r.Moderation == "" {
 		none := []discordgo.MessageComponent{}

@@ -32,8 +32,65 @@ func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationComm
 			}
 		}
 		return c.openRallyHereModal(ctx, "", prefill, "")
+	case subActivity:
+		prefill := strings.TrimSpace(optString(optionMap(sub.Options)[optActivity]))
+		if prefill != "" {
+			if _, err := reporting.ParseActivity(prefill); err != nil {
+				ie, _ := inputError(err)
+				return reply(msgBadInput(ie))
+			}
+		}
+		return c.openDestinyModal(ctx, prefill)
 	}
 	return reply(msgUnknownInteraction())
+}
+
+// openDestinyModal opens the Destiny 2 report form: the activity, a reason, what
+// happened. The player is chosen from the activity's players afterwards.
+func (c *call) openDestinyModal(ctx context.Context, prefill string) Response {
+	reasons, limited, refusal := c.beforeForm(ctx, reporting.Destiny2)
+	if refusal != "" {
+		return reply(refusal)
+	}
+	if !limited.Allowed {
+		return reply(msgLimited(limited, c.now()))
+	}
+	rows := []discordgo.MessageComponent{
+		label("Activity", "Its id, or its PGCR link (bungie.net, raid.report…)", discordgo.TextInput{
+			CustomID: inputActivity, Style: discordgo.TextInputShort, Value: prefill,
+			Placeholder: "https://raid.report/pgcr/…", Required: ptr(true), MinLength: 1, MaxLength: 300,
+		}),
+		label("Reason", "", reasonSelect(reasons)),
+		label("What happened?", "Up to 4,000 characters", discordgo.TextInput{
+			CustomID: inputDescription, Style: discordgo.TextInputParagraph, Required: ptr(false), MaxLength: reporting.MaxDescription,
+		}),
+	}
+	id := CustomID{Kind: kindReport, Args: []string{string(reporting.Destiny2)}}
+	return Response{Reply: &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseModal,
+		Data: &discordgo.InteractionResponseData{CustomID: id.String(), Title: "Report a Destiny 2 player", Components: rows},
+	}}
+}
+
+// beforeForm checks what can be checked before a reporter types anything: the game
+// is configured and on in this server, it has reasons, and the reporter's limit. It
+// returns a refusal to show, or the server's reasons for the game and the limit.
+func (c *call) beforeForm(ctx context.Context, g reporting.Game) ([]reporting.Reason, reporting.Decision, string) {
+	if !c.svc.Enabled(g) {
+		return nil, reporting.Decision{}, msgGameOff(g)
+	}
+	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
+	if err != nil {
+		return nil, limit, c.fail(err, "reading settings")
+	}
+	if !st.GameOn(g) {
+		return nil, limit, msgGameOffHere(g)
+	}
+	reasons := reporting.ReasonsFor(st.Reasons, g)
+	if len(reasons) == 0 {
+		return nil, limit, msgNoReasons(g)
+	}
+	return reasons, limit, ""
 }
 
 // reportUserCommand handles the user context menu "Report player".
@@ -63,16 +120,9 @@ func (c *call) reportUserCommand(ctx context.Context, data discordgo.Application
 // openRallyHereModal checks what can be checked before the reporter types anything,
 // then opens the modal. memberID is set when a member was picked from the context menu.
 func (c *call) openRallyHereModal(ctx context.Context, memberID, prefill, memberName string) Response {
-	if !c.svc.Enabled(reporting.RallyHere) {
-		return reply(msgGameOff(reporting.RallyHere))
-	}
-	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
-	if err != nil {
-		return reply(c.fail(err, "reading settings"))
-	}
-	reasons := reporting.ReasonsFor(st.Reasons, reporting.RallyHere)
-	if len(reasons) == 0 {
-		return reply(msgNoReasons(reporting.RallyHere))
+	reasons, limit, refusal := c.beforeForm(ctx, reporting.RallyHere)
+	if refusal != "" {
+		return reply(refusal)
 	}
 	if !limit.Allowed {
 		return reply(msgLimited(limit, c.now()))
@@ -128,7 +178,7 @@ func reasonSelect(reasons []reporting.Reason) discordgo.SelectMenu {
 // the pipeline edits it with what becomes of the report.
 func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.ModalSubmitInteractionData) Response {
 	game := reporting.Game(id.Args[0])
-	if game != reporting.RallyHere || !c.svc.Enabled(game) {
+	if !c.svc.Enabled(game) {
 		return reply(msgGameOff(game))
 	}
 	form, err := readModal(data)
@@ -140,17 +190,27 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 	if err != nil {
 		return reply(c.fail(err, "reading settings"))
 	}
+	if !st.GameOn(game) {
+		return reply(msgGameOffHere(game))
+	}
 	d := &reporting.Draft{
 		ID: reporting.NewID(c.now()), Game: game,
 		GuildID: c.i.GuildID, ChannelID: c.i.ChannelID, ReporterID: c.user.ID, ReporterName: c.user.Username,
 	}
 	expect := []string{inputReason, inputDescription, inputMatch, inputEvidence}
-	if len(id.Args) == 2 {
+	switch {
+	case game == reporting.Destiny2:
+		expect = []string{inputActivity, inputReason, inputDescription}
+		if d.ActivityID, err = reporting.ParseActivity(form.text[inputActivity]); err != nil {
+			ie, _ := inputError(err)
+			return reply(msgBadInput(ie))
+		}
+	case len(id.Args) == 2:
 		if id.Args[1] == c.user.ID {
 			return reply(msgSelf)
 		}
 		d.Target = reporting.Target{Kind: reporting.TargetMember, Value: id.Args[1], Label: "<@" + id.Args[1] + ">"}
-	} else {
+	default:
 		expect = append(expect, inputPlayer)
 		if d.Target, err = reporting.ParsePlayer(form.text[inputPlayer]); err != nil {
 			ie, _ := inputError(err)
@@ -211,27 +271,42 @@ func tokenExpiry(id string) time.Time {
 	return time.UnixMilli(int64(n>>22) + 1420070400000).Add(14 * time.Minute)
 }
 
-// playerSelect offers the players sharing a name; custom_id player.
-func playerSelect(name string, players []string) []discordgo.MessageComponent {
-	if len(players) > 25 {
-		players = players[:25]
+// choicePage is how many choices a select offers.
+const choicePage = 25
+
+// choiceComponents are the select of a report's candidates (custom_id player for
+// players sharing a name, offender for an activity's players) showing page, and, when
+// there are more than a select holds, buttons to turn the pages.
+func choiceComponents(r *reporting.Report, page int) []discordgo.MessageComponent {
+	custom, placeholder := kindPlayer, "Which player?"
+	if r.Game == reporting.Destiny2 {
+		custom, placeholder = kindOffender, "Who are you reporting?"
 	}
-	opts := make([]discordgo.SelectMenuOption, 0, len(players))
-	for i, p := range players {
-		opts = append(opts, discordgo.SelectMenuOption{
-			Label:       truncate(fmt.Sprintf("%s (%d)", name, i+1), 100),
-			Value:       p,
-			Description: "Player ID " + p,
-		})
+	pages := (len(r.Candidates) + choicePage - 1) / choicePage
+	page = min(max(page, 0), max(pages-1, 0))
+	shown := r.Candidates[page*choicePage : min((page+1)*choicePage, len(r.Candidates))]
+	opts := make([]discordgo.SelectMenuOption, 0, len(shown))
+	for _, c := range shown {
+		opts = append(opts, discordgo.SelectMenuOption{Label: truncate(c.Label, 100), Value: c.ID, Description: truncate(c.Description, 100)})
 	}
-	return []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-		discordgo.SelectMenu{MenuType: discordgo.StringSelectMenu, CustomID: kindPlayer, Placeholder: "Which player?",
+	rows := []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+		discordgo.SelectMenu{MenuType: discordgo.StringSelectMenu, CustomID: custom, Placeholder: placeholder,
 			MinValues: ptr(1), MaxValues: 1, Options: opts},
 	}}}
+	if pages > 1 {
+		turn := func(label string, to int, disabled bool) discordgo.MessageComponent {
+			return discordgo.Button{Label: label, Style: discordgo.SecondaryButton, Disabled: disabled,
+				CustomID: CustomID{Kind: kindOffenderPage, Args: []string{strconv.Itoa(max(to, 0))}}.String()}
+		}
+		rows = append(rows, discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+			turn("◀ Previous", page-1, page == 0), turn("Next ▶", page+1, page+1 >= pages),
+		}})
+	}
+	return rows
 }
 
-// pickPlayer handles the choice among players sharing a name: the pipeline asked it,
-// on the answer to the report's form.
+// pickPlayer handles a reporter's choice among the players the pipeline offered on
+// the answer to their form: players sharing a name, or an activity's players.
 func (c *call) pickPlayer(ctx context.Context, data discordgo.MessageComponentInteractionData) Response {
 	orig := originalInteraction(c.i)
 	if orig == "" || len(data.Values) != 1 {
@@ -332,3 +407,30 @@ func truncate(s string, n int) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// turnChoices shows another page of an activity's players.
+func (c *call) turnChoices(ctx context.Context, id CustomID) Response {
+	orig := originalInteraction(c.i)
+	reportID, err := c.svc.ReportOf(ctx, orig)
+	if errors.Is(err, reporting.ErrNoReport) || orig == "" {
+		return update(msgExpired)
+	}
+	if err != nil {
+		return reply(c.fail(err, "finding the report of a choice"))
+	}
+	r, err := c.svc.Reports.Get(ctx, reportID)
+	switch {
+	case errors.Is(err, reporting.ErrNoReport):
+		return update(msgExpired)
+	case err != nil:
+		return reply(c.fail(err, "reading the report"))
+	case r.ReporterID != c.user.ID:
+		return reply(msgNotYours)
+	case r.Fault != reporting.FaultChoosing:
+		return update(msgExpired)
+	}
+	page, _ := strconv.Atoi(id.Args[0])
+	resp := update(msgReporterNews(r, c.now()))
+	resp.Reply.Data.Components = choiceComponents(r, page)
+	return resp
+}

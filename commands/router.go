@@ -140,6 +140,8 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 			return c.configCommand(ctx, data)
 		case cmdReports:
 			return c.reportsCommand(ctx, data)
+		case cmdLink, cmdUnlink:
+			return c.linkCommand(ctx, data)
 		}
 	case discordgo.InteractionApplicationCommandAutocomplete:
 		data := i.ApplicationCommandData()
@@ -168,8 +170,10 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 			return reply(msgUnknownInteraction())
 		}
 		switch id.Kind {
-		case kindPlayer:
+		case kindPlayer, kindOffender:
 			return c.pickPlayer(ctx, data)
+		case kindOffenderPage:
+			return c.turnChoices(ctx, id)
 		case kindMod:
 			return c.modButton(ctx, id)
 		case kindList:
@@ -196,7 +200,7 @@ func (c *call) withReport(id string) *call {
 
 // fail logs err with a new ref and returns the message that shows the ref.
 func (c *call) fail(err error, what string) string {
-	ref := newRef()
+	ref := NewRef()
 	c.log.Error().Err(err).Str("ref", ref).Msg(what)
 	return msgInternal(ref)
 }

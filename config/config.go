@@ -5,6 +5,7 @@ package config
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,6 +32,8 @@ type Config struct {
 
 	// RallyHere is nil unless RALLYHERE_API_URL, _CLIENT_ID and _CLIENT_SECRET are set.
 	RallyHere *RallyHere
+	// Bungie is nil unless BUNGIE_API_KEY is set.
+	Bungie *Bungie
 
 	ReportLimit       Rate
 	ReportLimitMax    Rate
@@ -69,6 +72,30 @@ type RallyHere struct {
 	FallbackSourcePlayer string
 }
 
+// Bungie is Bungie.net, for Destiny 2 reports.
+type Bungie struct {
+	APIKey string
+	// APIURL, StatsURL, WebURL and AuthorizeURL have no trailing slash.
+	APIURL       string
+	StatsURL     string
+	WebURL       string
+	AuthorizeURL string
+	// Mode is how reports reach Bungie: ModeLink (the reporter files them on
+	// Bungie's report page) or ModeAPI (the bot files them with the reporter's token).
+	Mode string
+	// ClientID, ClientSecret and TokenKey are set in ModeAPI.
+	ClientID     string
+	ClientSecret string
+	// TokenKey encrypts the reporters' OAuth tokens (AES-256-GCM).
+	TokenKey []byte
+}
+
+// Bungie report modes.
+const (
+	ModeLink = "link"
+	ModeAPI  = "api"
+)
+
 // Rate is Count events per Per.
 type Rate struct {
 	Count int
@@ -102,6 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PublicURL:         e.optionalURL("PUBLIC_URL"),
 		RedisURL:          e.redisURL("REDIS_URL"),
 		RallyHere:         e.rallyHere(),
+		Bungie:            e.bungie(),
 		ReportLimit:       e.rate("REPORT_LIMIT", "3/10m"),
 		ReportLimitMax:    e.rate("REPORT_LIMIT_MAX", "10/10m"),
 		ReportLimitGlobal: e.rate("REPORT_LIMIT_GLOBAL", "20/24h"),
@@ -119,6 +147,8 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("DISCORD_PUBLIC_KEY: required when DISCORD_GATEWAY=false, or the bot receives no interactions")
 	case !c.ReportLimit.Within(c.ReportLimitMax):
 		return Config{}, fmt.Errorf("REPORT_LIMIT: %s is looser than REPORT_LIMIT_MAX %s", c.ReportLimit, c.ReportLimitMax)
+	case c.Bungie != nil && c.Bungie.Mode == ModeAPI && c.PublicURL == nil:
+		return Config{}, errors.New("PUBLIC_URL: required when BUNGIE_REPORT_MODE=api, for the OAuth redirect")
 	}
 	return c, nil
 }
@@ -296,6 +326,49 @@ func (e *env) rallyHere() *RallyHere {
 		ClientSecret:         e.get(names[2]),
 		FallbackSourcePlayer: strings.ToLower(fallback),
 	}
+}
+
+func (e *env) bungie() *Bungie {
+	key := e.get("BUNGIE_API_KEY")
+	mode := e.oneOf("BUNGIE_REPORT_MODE", ModeLink, ModeLink, ModeAPI)
+	b := &Bungie{
+		APIKey:       key,
+		APIURL:       e.baseURL("BUNGIE_API_URL", "https://www.bungie.net/Platform"),
+		StatsURL:     e.baseURL("BUNGIE_STATS_URL", "https://stats.bungie.net/Platform"),
+		WebURL:       e.baseURL("BUNGIE_WEB_URL", "https://www.bungie.net"),
+		AuthorizeURL: e.baseURL("BUNGIE_AUTHORIZE_URL", "https://www.bungie.net/en/OAuth/Authorize"),
+		Mode:         mode,
+	}
+	if key == "" {
+		if mode == ModeAPI {
+			e.fail("BUNGIE_API_KEY", "required when BUNGIE_REPORT_MODE=api")
+		}
+		return nil
+	}
+	if mode == ModeAPI {
+		b.ClientID = e.required("BUNGIE_CLIENT_ID")
+		b.ClientSecret = e.required("BUNGIE_CLIENT_SECRET")
+		b.TokenKey = e.tokenKey("TOKEN_KEY")
+	}
+	return b
+}
+
+// tokenKey reads a 32-byte key written in base64.
+func (e *env) tokenKey(name string) []byte {
+	v := e.get(name)
+	if v == "" {
+		e.fail(name, "required when BUNGIE_REPORT_MODE=api (32 random bytes in base64: openssl rand -base64 32)")
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
+	}
+	if err != nil || len(b) != 32 {
+		e.fail(name, "not 32 bytes in base64 (openssl rand -base64 32 makes one)")
+		return nil
+	}
+	return b
 }
 
 func (e *env) rate(name, def string) Rate {

@@ -45,6 +45,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"log level", c.LogLevel.String(), "info"},
 		{"log format", c.LogFormat, "json"},
 		{"public key", c.Discord.PublicKey == nil, true},
+		{"bungie off", c.Bungie == nil, true},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -122,6 +123,16 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad retention", map[string]string{"REPORT_RETENTION": "forever"}, "REPORT_RETENTION:"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL:"},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT:"},
+		{"bad bungie mode", map[string]string{"BUNGIE_API_KEY": "k", "BUNGIE_REPORT_MODE": "carrier-pigeon"}, "BUNGIE_REPORT_MODE:"},
+		{"api mode without key", map[string]string{"BUNGIE_REPORT_MODE": "api"}, "BUNGIE_API_KEY: required"},
+		{"api mode without client", map[string]string{"BUNGIE_API_KEY": "k", "BUNGIE_REPORT_MODE": "api", "PUBLIC_URL": "https://bot.example"}, "BUNGIE_CLIENT_ID: required"},
+		{"api mode without token key", map[string]string{"BUNGIE_API_KEY": "k", "BUNGIE_REPORT_MODE": "api", "PUBLIC_URL": "https://bot.example",
+			"BUNGIE_CLIENT_ID": "1", "BUNGIE_CLIENT_SECRET": "s"}, "TOKEN_KEY: required"},
+		{"short token key", map[string]string{"BUNGIE_API_KEY": "k", "BUNGIE_REPORT_MODE": "api", "PUBLIC_URL": "https://bot.example",
+			"BUNGIE_CLIENT_ID": "1", "BUNGIE_CLIENT_SECRET": "s", "TOKEN_KEY": "c2hvcnQ="}, "TOKEN_KEY: not 32 bytes"},
+		{"api mode without public url", map[string]string{"BUNGIE_API_KEY": "k", "BUNGIE_REPORT_MODE": "api",
+			"BUNGIE_CLIENT_ID": "1", "BUNGIE_CLIENT_SECRET": "s", "TOKEN_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}, "PUBLIC_URL: required"},
+		{"bad bungie url", map[string]string{"BUNGIE_API_KEY": "k", "BUNGIE_STATS_URL": "stats"}, "BUNGIE_STATS_URL:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +147,27 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 				t.Fatalf("error %q spans lines; the operator gets one line", err)
 			}
 		})
+	}
+}
+
+func TestLoadBungie(t *testing.T) {
+	c, err := Load(getenv(base(map[string]string{
+		"BUNGIE_API_KEY": "key", "BUNGIE_REPORT_MODE": "api", "PUBLIC_URL": "https://bot.example/",
+		"BUNGIE_CLIENT_ID": "123", "BUNGIE_CLIENT_SECRET": "secret",
+		"TOKEN_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "BUNGIE_WEB_URL": "http://127.0.0.1:1/",
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Bungie
+	if b == nil || b.Mode != ModeAPI || b.APIURL != "https://www.bungie.net/Platform" || b.StatsURL != "https://stats.bungie.net/Platform" ||
+		b.WebURL != "http://127.0.0.1:1" || b.AuthorizeURL != "https://www.bungie.net/en/OAuth/Authorize" ||
+		string(b.TokenKey) != "0123456789abcdef0123456789abcdef" || c.PublicURL.String() != "https://bot.example" {
+		t.Fatalf("bungie %+v, public url %v", b, c.PublicURL)
+	}
+	link, err := Load(getenv(base(map[string]string{"BUNGIE_API_KEY": "key"})))
+	if err != nil || link.Bungie.Mode != ModeLink || link.Bungie.TokenKey != nil {
+		t.Fatalf("link mode: %+v, %v", link.Bungie, err)
 	}
 }
 

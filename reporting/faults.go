@@ -48,13 +48,15 @@ const (
 	FaultDuplicate FaultKind = "duplicate"
 )
 
-// Resolution reports whether the fault is about finding the players: a report that
-// failed for it was never a real report (a typo, an unlinked account), and is not shown
-// to moderators.
+// Resolution reports whether the fault is about finding the players or reaching the
+// upstream on the reporter's behalf: a report that failed for it was never a real
+// report (a typo, an unlinked account; the reporter is asked to report again), and is
+// not shown to moderators.
 func (f FaultKind) Resolution() bool {
 	switch f {
 	case FaultReporterNotLinked, FaultTargetNotLinked, FaultPlayerNotFound, FaultAmbiguous, FaultSelfReport,
-		FaultChoosing, FaultDuplicate:
+		FaultChoosing, FaultDuplicate, FaultActivityNotFound, FaultActivityPrivate, FaultNobodyElse,
+		FaultBungieNotLinked, FaultRelink:
 		return true
 	}
 	return false
@@ -71,12 +73,14 @@ type Fault struct {
 // Temporary reports whether trying again later may succeed.
 func (f Fault) Temporary() bool { return f.Kind == FaultUnavailable || f.Kind == FaultBusy }
 
-// ReporterCaused reports whether the report itself was refused as invalid, so it should
-// not count against the reporter.
+// ReporterCaused reports whether the report was refused for something about the report
+// itself (invalid, a player or activity that is not there, a link to renew), so it
+// should not count against the reporter.
 func (f Fault) ReporterCaused() bool {
 	switch f.Kind {
 	case FaultInvalid, FaultTargetGone, FaultPlayerNotFound, FaultTargetNotLinked, FaultAmbiguous,
-		FaultReporterNotLinked, FaultSelfReport, FaultDuplicate:
+		FaultReporterNotLinked, FaultSelfReport, FaultDuplicate, FaultActivityNotFound, FaultActivityPrivate,
+		FaultNobodyElse, FaultOffenderNotInActivity, FaultReporterNotInActivity, FaultBungieNotLinked, FaultRelink:
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -472,15 +473,15 @@ func (p *Pipeline) attempt(ctx context.Context, r *Report, prior time.Time, log 
 		case err == nil && upstreamID != "":
 			log.Info().Str("upstream_id", upstreamID).Msg("found upstream from an earlier attempt; not sent again")
 			return time.Time{}, p.delivered(ctx, r, upstreamID, log)
-		case err != nil && ClassifyRallyHere(err).Temporary():
-			return p.retry(ctx, r, ClassifyRallyHere(err), err, true, log)
+		case err != nil && p.svc.classify(r.Game, err).Temporary():
+			return p.retry(ctx, r, p.svc.classify(r.Game, err), err, true, log)
 		case err != nil:
 			// The credentials may not list reports: deliver at least once rather than never.
 			log.Warn().Err(err).Msg("cannot check upstream for an earlier attempt; sending again")
 		}
 	}
 
-	if r.TargetPlayer == "" || r.SourcePlayer == "" {
+	if r.needsPlayers() {
 		if settled, retryAt, err := p.resolve(actx, ctx, r, log); settled || err != nil {
 			return retryAt, err
 		}
@@ -497,11 +498,14 @@ func (p *Pipeline) attempt(ctx context.Context, r *Report, prior time.Time, log 
 		}
 	}
 
-	upstreamID, err := p.svc.send(actx, r)
-	if err == nil {
-		return time.Time{}, p.delivered(ctx, r, upstreamID, log)
+	res, err := p.svc.send(actx, r)
+	switch {
+	case err == nil && res.link != "":
+		return time.Time{}, p.handedOff(ctx, r, res.link, log)
+	case err == nil:
+		return time.Time{}, p.delivered(ctx, r, res.upstreamID, log)
 	}
-	f := ClassifyRallyHere(err)
+	f := p.svc.classify(r.Game, err)
 	if f.Temporary() {
 		return p.retry(ctx, r, f, err, maybeSent(err), log)
 	}
@@ -511,6 +515,9 @@ func (p *Pipeline) attempt(ctx context.Context, r *Report, prior time.Time, log 
 // resolve looks up the players a report was filed without (the lookup failed when it
 // was filed). It reports whether delivery is settled for now (failed, or to retry).
 func (p *Pipeline) resolve(actx, ctx context.Context, r *Report, log zerolog.Logger) (bool, time.Time, error) {
+	if r.Game == Destiny2 {
+		return p.resolveDestiny(actx, ctx, r, log)
+	}
 	d := &Draft{ID: r.ID, Game: r.Game, ReporterID: r.ReporterID, Target: r.Target,
 		SourcePlayer: r.SourcePlayer, SourceFallback: r.SourceFallback, TargetPlayer: r.TargetPlayer}
 	err := p.svc.Resolve(actx, d)
@@ -539,7 +546,11 @@ func (p *Pipeline) resolve(actx, ctx context.Context, r *Report, log zerolog.Log
 	case errors.Is(err, ErrSelfReport):
 		f.Kind = FaultSelfReport
 	case errors.As(err, &amb):
-		return true, p.choose(ctx, r, amb.Players, log), nil
+		var cs []Candidate
+		for i, id := range amb.Players {
+			cs = append(cs, Candidate{ID: id, Label: fmt.Sprintf("%s (%d)", r.Target.Value, i+1), Description: "Player ID " + id})
+		}
+		return true, p.choose(ctx, r, cs, log), nil
 	default:
 		f = ClassifyRallyHere(err)
 	}
@@ -554,19 +565,34 @@ func (p *Pipeline) resolve(actx, ctx context.Context, r *Report, log zerolog.Log
 // long as their interaction's token lets the bot edit the question.
 const chooseWithin = 14 * time.Minute
 
-// choose parks r while its reporter picks which of players they meant (the notice asks
-// them); if nobody picks in time, the report fails then.
-func (p *Pipeline) choose(ctx context.Context, r *Report, players []string, log zerolog.Logger) time.Time {
-	if len(players) > 25 {
-		players = players[:25] // as many as a select offers
+// resolveDestiny reads the activity's PGCR and asks the reporter which of its players
+// they report. It reports whether delivery is settled for now (always: failed, to
+// retry, or waiting for the choice).
+func (p *Pipeline) resolveDestiny(actx, ctx context.Context, r *Report, log zerolog.Logger) (bool, time.Time, error) {
+	cs, err := p.svc.destinyCandidates(actx, r)
+	switch {
+	case err != nil && ClassifyBungie(err).Temporary():
+		at, err2 := p.retry(ctx, r, ClassifyBungie(err), err, false, log)
+		return true, at, err2
+	case err != nil:
+		return true, time.Time{}, p.failed(ctx, r, ClassifyBungie(err), err, log)
+	case len(cs) == 0:
+		return true, time.Time{}, p.failed(ctx, r, Fault{Kind: FaultNobodyElse}, errors.New("nobody else in the activity"), log)
 	}
-	r.Fault, r.Candidates, r.NextAttemptAt, r.AttemptStartedAt = FaultChoosing, players, r.CreatedAt.Add(chooseWithin), time.Time{}
-	if err := p.svc.Reports.set(ctx, r.ID, map[string]any{fFault: string(FaultChoosing), fCandidates: strings.Join(players, " "),
+	return true, p.choose(ctx, r, cs, log), nil
+}
+
+// choose parks r while its reporter picks among candidates (the notice asks them); if
+// nobody picks in time, the report fails then.
+func (p *Pipeline) choose(ctx context.Context, r *Report, cs []Candidate, log zerolog.Logger) time.Time {
+	r.Fault, r.Candidates, r.NextAttemptAt, r.AttemptStartedAt = FaultChoosing, cs, r.CreatedAt.Add(chooseWithin), time.Time{}
+	enc, _ := json.Marshal(cs)
+	if err := p.svc.Reports.set(ctx, r.ID, map[string]any{fFault: string(FaultChoosing), fCandidates: enc,
 		fNextAttempt: ms(r.NextAttemptAt), fInFlight: ""}); err != nil {
 		log.Warn().Err(err).Msg("parking a report for a choice")
 		return time.Now().Add(sideEffectRetry)
 	}
-	log.Info().Int("players", len(players)).Msg("the reporter is asked which player they meant")
+	log.Info().Int("players", len(cs)).Msg("the reporter is asked which player they mean")
 	return r.NextAttemptAt
 }
 
@@ -593,6 +619,22 @@ func (p *Pipeline) delivered(ctx context.Context, r *Report, upstreamID string, 
 	log.Info().Str("upstream_id", upstreamID).Int("attempts", r.Attempts).Msg("report delivered")
 	p.svc.metrics.reports.WithLabelValues(string(r.Game), "delivered").Inc()
 	p.svc.metrics.latency.Observe(time.Since(r.CreatedAt).Seconds())
+	return nil
+}
+
+// handedOff records a report the reporter files themselves on the upstream's page.
+func (p *Pipeline) handedOff(ctx context.Context, r *Report, link string, log zerolog.Logger) error {
+	r.Delivery, r.Link, r.DeliveredAt = StatusHandedOff, link, time.Now().UTC()
+	r.AttemptStartedAt, r.Fault, r.FaultDetail, r.LastError = time.Time{}, "", "", ""
+	err := p.svc.Reports.set(ctx, r.ID, map[string]any{
+		fDelivery: string(r.Delivery), fLink: link, fDelivered: ms(r.DeliveredAt),
+		fInFlight: "", fFault: "", fFaultDetail: "", fLastError: "", fNextAttempt: "",
+	})
+	if err != nil {
+		return err
+	}
+	log.Info().Msg("report handed to the reporter to file on the upstream's page")
+	p.svc.metrics.reports.WithLabelValues(string(r.Game), "handed_off").Inc()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package reporting
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -26,6 +27,23 @@ type DestinyReason struct {
 	ReasonHash   uint32 `json:"reason_hash"`
 	// Label is "Category › Reason" as the manifest names them.
 	Label string `json:"label"`
+}
+
+// Key is how the reason travels in a Discord option value: "category:reason".
+func (d DestinyReason) Key() string {
+	return strconv.FormatUint(uint64(d.CategoryHash), 10) + ":" + strconv.FormatUint(uint64(d.ReasonHash), 10)
+}
+
+// ParseDestinyKey reads a Key. It says only that the hashes are well formed; whether
+// Bungie has such a reason is Manifest.Find's answer.
+func ParseDestinyKey(s string) (category, reason uint32, ok bool) {
+	c, r, found := strings.Cut(s, ":")
+	ch, err1 := strconv.ParseUint(c, 10, 32)
+	rh, err2 := strconv.ParseUint(r, 10, 32)
+	if !found || err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return uint32(ch), uint32(rh), true
 }
 
 // For reports whether the reason is offered for game.

@@ -67,8 +67,9 @@ type Report struct {
 	SourceFallback bool
 	// ActivityID is the Destiny activity (PGCR) the report is about.
 	ActivityID string
-	// Candidates are the players sharing the name given, while the reporter chooses.
-	Candidates []string
+	// Candidates are the players the reporter chooses from: those sharing the name
+	// given, or those of the activity.
+	Candidates []Candidate
 
 	Reason      Reason
 	Description string
@@ -111,6 +112,15 @@ type Report struct {
 	ModLogMessageID string
 	ModLogShown     string
 	Notified        string
+}
+
+// needsPlayers reports whether the players the report is about are still to be found:
+// for RallyHere the reporter's and the target's, for Destiny the offender.
+func (r *Report) needsPlayers() bool {
+	if r.Game == Destiny2 {
+		return r.TargetPlayer == ""
+	}
+	return r.TargetPlayer == "" || r.SourcePlayer == ""
 }
 
 // Status is where the report stands: a moderator's decision, else its delivery.

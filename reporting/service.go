@@ -35,6 +35,14 @@ type Options struct {
 	// no linked account; empty refuses such reporters.
 	RallyHereFallback string
 
+	// Bungie is nil when the operator did not configure Destiny 2.
+	Bungie BungieAPI
+	// BungieMode is BungieLink or BungieAPIMode; BungieWeb the site the report links
+	// point to.
+	BungieMode, BungieWeb string
+	// Links keeps reporters' Bungie.net accounts (api mode; nil otherwise).
+	Links *Links
+
 	DefaultLimit, MaxLimit config.Rate
 	// GlobalLimit applies to each reporter across every server.
 	GlobalLimit config.Rate
@@ -50,11 +58,18 @@ type Service struct {
 	Settings *SettingsStore
 	Limits   *Limiter
 	Reports  *Store
+	// Manifest has the Destiny report reasons; Links the reporters' Bungie.net
+	// accounts (api mode only, else nil).
+	Manifest *Manifest
+	Links    *Links
 
 	rdb        redis.UniversalClient
 	global     config.Rate
 	rallyHere  RallyHereAPI
 	rhFallback string
+	bungie     BungieAPI
+	bungieMode string
+	bungieWeb  string
 	log        zerolog.Logger
 	metrics    metrics
 }
@@ -69,7 +84,12 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 		Settings:   NewSettingsStore(rdb, o.DefaultLimit, o.MaxLimit),
 		Limits:     NewLimiter(rdb),
 		Reports:    NewStore(rdb, o.Retention),
+		Manifest:   NewManifest(o.Bungie, o.Logger),
+		Links:      o.Links,
 		rdb:        rdb,
+		bungie:     o.Bungie,
+		bungieMode: o.BungieMode,
+		bungieWeb:  o.BungieWeb,
 		global:     o.GlobalLimit,
 		rallyHere:  o.RallyHere,
 		rhFallback: o.RallyHereFallback,
@@ -80,8 +100,17 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 
 // Enabled reports whether the operator configured game g.
 func (s *Service) Enabled(g Game) bool {
-	return g == RallyHere && s.rallyHere != nil
+	switch g {
+	case RallyHere:
+		return s.rallyHere != nil
+	case Destiny2:
+		return s.bungie != nil
+	}
+	return false
 }
+
+// BungieMode is how Destiny reports reach Bungie: BungieLink or BungieAPIMode.
+func (s *Service) BungieMode() string { return s.bungieMode }
 
 // Draft is a report a reporter submitted and the bot validated, not filed yet.
 type Draft struct {
@@ -246,6 +275,9 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 	if d.Target.Kind == TargetUUID && r.TargetPlayer == "" {
 		r.TargetPlayer = d.Target.Value
 	}
+	if d.Game == Destiny2 {
+		lr.Target = "" // the player is chosen later; the pipeline checks the rule then
+	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		s.Reports.create(ctx, p, r, reply.Token, time.Until(reply.Until))
 		if reply.InteractionID != "" {
@@ -296,10 +328,17 @@ func (s *Service) Choose(ctx context.Context, reportID, reporterID, player strin
 		return nil, ErrNotReporter
 	case r.Delivery != StatusQueued || r.Fault != FaultChoosing:
 		return nil, ErrNotChoosing
-	case !slices.Contains(r.Candidates, player):
+	}
+	i := slices.IndexFunc(r.Candidates, func(c Candidate) bool { return c.ID == player })
+	if i < 0 {
 		return nil, &InputError{Field: "player", Problem: "that player was not one of those offered"}
 	}
-	r.TargetPlayer, r.Target.Label, r.Fault, r.Candidates = player, r.Target.Value+" ("+player+")", "", nil
+	if r.Game == Destiny2 {
+		r.Target = Target{Kind: TargetCharacter, Value: player, Label: r.Candidates[i].Label}
+	} else {
+		r.Target.Label = r.Target.Value + " (" + player + ")"
+	}
+	r.TargetPlayer, r.Fault, r.Candidates = player, "", nil
 	target, _ := json.Marshal(r.Target)
 	if err := s.Reports.set(ctx, r.ID, map[string]any{fTargetPlayer: player, fTarget: target, fFault: "",
 		fCandidates: "", fNextAttempt: ""}); err != nil {
@@ -353,20 +392,29 @@ func (s *Service) refundLimit(ctx context.Context, r *Report) error {
 	return nil
 }
 
-// send files r with the game's API and returns the upstream's report id.
-func (s *Service) send(ctx context.Context, r *Report) (string, error) {
+// sent is what filing a report upstream gave: the upstream's report id, or the page
+// where the reporter files it themselves (Destiny in link mode).
+type sent struct {
+	upstreamID string
+	link       string
+}
+
+// send files r with its game's API.
+func (s *Service) send(ctx context.Context, r *Report) (sent, error) {
 	switch r.Game {
 	case RallyHere:
 		if s.rallyHere == nil {
-			return "", ErrGameOff
+			return sent{}, ErrGameOff
 		}
 		res, err := s.rallyHere.CreateReport(ctx, r.TargetPlayer, RallyHereRequest(r))
 		if err != nil {
-			return "", err
+			return sent{}, err
 		}
-		return res.ReportID, nil
+		return sent{upstreamID: res.ReportID}, nil
+	case Destiny2:
+		return s.sendDestiny(ctx, r)
 	}
-	return "", fmt.Errorf("%w: %s", ErrGameOff, r.Game)
+	return sent{}, fmt.Errorf("%w: %s", ErrGameOff, r.Game)
 }
 
 // findUpstream looks for r among the reports filed upstream against its target, by

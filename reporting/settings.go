@@ -30,7 +30,13 @@ type Settings struct {
 	ModRole string
 	// Anonymous hides reporters from moderators (they are still stored).
 	Anonymous bool
+	// Off are the games an admin turned off in this server.
+	Off map[Game]bool
 }
+
+// GameOn reports whether reports for g are taken in this server (the operator must
+// also have configured it).
+func (st Settings) GameOn(g Game) bool { return !st.Off[g] }
 
 // SettingsStore keeps each server's settings in one Redis hash.
 type SettingsStore struct {
@@ -60,6 +66,7 @@ const (
 	fieldChannel   = "modlog_channel"
 	fieldModRole   = "mod_role"
 	fieldAnonymous = "anonymous"
+	fieldOff       = "off:" // + game
 )
 
 // Get returns the settings of guildID, seeding the default reasons on first use.
@@ -85,6 +92,14 @@ func (s *SettingsStore) Get(ctx context.Context, guildID string) (Settings, erro
 func (s *SettingsStore) decode(guildID string, h map[string]string) (Settings, error) {
 	st := Settings{GuildID: guildID, Limit: s.defaultLimit,
 		ModLogChannel: h[fieldChannel], ModRole: h[fieldModRole], Anonymous: h[fieldAnonymous] == "1"}
+	for _, g := range []Game{RallyHere, Destiny2} {
+		if h[fieldOff+string(g)] == "1" {
+			if st.Off == nil {
+				st.Off = map[Game]bool{}
+			}
+			st.Off[g] = true
+		}
+	}
 	raw := h[fieldReasons]
 	s.mu.Lock()
 	d, ok := s.decoded[guildID]
@@ -201,6 +216,11 @@ func (s *SettingsStore) SetModLog(ctx context.Context, guildID, channelID string
 // SetModRole sets (or, with "", clears) the moderators' role.
 func (s *SettingsStore) SetModRole(ctx context.Context, guildID, roleID string) error {
 	return s.setField(ctx, guildID, fieldModRole, roleID)
+}
+
+// SetGame turns reports for g on or off in the server.
+func (s *SettingsStore) SetGame(ctx context.Context, guildID string, g Game, on bool) error {
+	return s.setField(ctx, guildID, fieldOff+string(g), flag(!on))
 }
 
 // SetAnonymous turns anonymous reports on or off.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -107,7 +106,8 @@ func (r *Report) fields() map[string]any {
 	evidence, _ := json.Marshal(r.Evidence)
 	candidates := ""
 	if len(r.Candidates) > 0 {
-		candidates = strings.Join(r.Candidates, " ")
+		b, _ := json.Marshal(r.Candidates)
+		candidates = string(b)
 	}
 	return map[string]any{
 		fCandidates: candidates, fStreak: r.Streak,
@@ -144,9 +144,9 @@ func decodeReport(h map[string]string) (*Report, error) {
 		CreatedAt: unms(h[fCreated]), UpdatedAt: unms(h[fUpdated]), DeliveredAt: unms(h[fDelivered]),
 		NextAttemptAt: unms(h[fNextAttempt]), AttemptStartedAt: unms(h[fInFlight]),
 		ModLogChannelID: h[fModLogChannel], ModLogMessageID: h[fModLogMessage], ModLogShown: h[fModLogShown],
-		Notified: h[fNotified], Candidates: strings.Fields(h[fCandidates]), Streak: streak,
+		Notified: h[fNotified], Streak: streak,
 	}
-	for field, into := range map[string]any{fTarget: &r.Target, fReason: &r.Reason, fEvidence: &r.Evidence} {
+	for field, into := range map[string]any{fTarget: &r.Target, fReason: &r.Reason, fEvidence: &r.Evidence, fCandidates: &r.Candidates} {
 		if v := h[field]; v != "" && v != "null" {
 			if err := json.Unmarshal([]byte(v), into); err != nil {
 				return nil, fmt.Errorf("decoding %s of report %s: %w", field, r.ID, err)

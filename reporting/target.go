@@ -19,6 +19,8 @@ const (
 	TargetName TargetKind = "name"
 	// TargetMember is a Discord member, looked up through their linked account.
 	TargetMember TargetKind = "member"
+	// TargetCharacter is a Destiny character chosen from an activity's players.
+	TargetCharacter TargetKind = "character"
 )
 
 // Target is the reported player as the reporter gave it.

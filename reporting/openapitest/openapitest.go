@@ -1,6 +1,7 @@
 // Package openapitest checks HTTP traffic against the official OpenAPI documents of
 // the services the bot talks to (Discord, RallyHere, Bungie), so that every fake used
-// in tests refuses a request the real service would refuse.
+// in tests refuses a request the real service would refuse. It also holds what those
+// fakes share: Recorder, to test that a fake reports a bad request, and Delay.
 //
 // The documents are the files of ../shared/specs, copied into specs/ and embedded.
 package openapitest

@@ -343,7 +343,7 @@ func (s *Server) serve(op Op, v *openapitest.Validator, h func(*http.Request) re
 		s.calls[op]++
 		delay := s.delays[op]
 		s.mu.Unlock()
-		s.sleep(r, delay)
+		openapitest.Delay(r, delay, s.done)
 		if rep, ok := s.authorize(op, r); !ok {
 			s.respond(w, r, op, v, rep, false)
 			return
@@ -354,30 +354,13 @@ func (s *Server) serve(op Op, v *openapitest.Validator, h func(*http.Request) re
 			return
 		}
 		f := s.nextFailure(op)
-		s.sleep(r, f.Delay)
+		openapitest.Delay(r, f.Delay, s.done)
 		if f.Status == 0 || f.Drop {
 			s.respond(w, r, op, v, h(r), f.Drop)
 		} else {
 			s.respond(w, r, op, v, s.failure(op, r, f), false)
 		}
 	})
-}
-
-// sleep waits d, and aborts the request when the client gives up or the test ends
-// first: nobody is left to read the answer, and a delayed report must not be stored.
-func (s *Server) sleep(r *http.Request, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.Context().Done():
-		panic(http.ErrAbortHandler)
-	case <-s.done:
-		panic(http.ErrAbortHandler)
-	}
 }
 
 // respond validates rep when the document describes its status, then writes it, or

@@ -13,41 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reportbot/reportbot/reporting/openapitest"
 )
-
-// recorder is a testing.TB that keeps what the fake reports instead of failing the test,
-// so that tests can check that a bad request is reported.
-type recorder struct {
-	testing.TB
-	mu       sync.Mutex
-	errs     []string
-	expected int // how many of errs were reported by exchanges that expected them
-}
-
-// newRecorder fails t at the end if the fake reported anything no exchange expected.
-func newRecorder(t *testing.T) *recorder {
-	r := &recorder{TB: t}
-	t.Cleanup(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if len(r.errs) != r.expected {
-			t.Errorf("the fake reported %d problems, %d expected:\n%s", len(r.errs), r.expected, strings.Join(r.errs, "\n"))
-		}
-	})
-	return r
-}
-
-func (r *recorder) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
-
-func (r *recorder) reported() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.errs)
-}
 
 type result struct {
 	status int
@@ -94,11 +62,11 @@ func do(t *testing.T, s *Server, method, path, auth, body string) result {
 
 // run sends each exchange as a subtest and checks the answer and whether the fake
 // reported the request.
-func run(t *testing.T, s *Server, rec *recorder, tests []exchange) {
+func run(t *testing.T, s *Server, rec *openapitest.Recorder, tests []exchange) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(rec.reported())
+			before := rec.Count()
 			got := do(t, s, tt.method, tt.path, tt.auth, tt.body)
 			if got.status != tt.status {
 				t.Errorf("status %d, want %d (body %v)", got.status, tt.status, got.body)
@@ -112,15 +80,7 @@ func run(t *testing.T, s *Server, rec *recorder, tests []exchange) {
 			if tt.status == http.StatusUnprocessableEntity {
 				checkDetail(t, got.body)
 			}
-			reported := rec.reported()[before:]
-			if tt.violation != (len(reported) > 0) {
-				t.Errorf("reported %q, want a report: %v", reported, tt.violation)
-			}
-			if tt.violation {
-				rec.mu.Lock()
-				rec.expected += len(reported)
-				rec.mu.Unlock()
-			}
+			rec.Expect(t, before, tt.violation)
 		})
 	}
 }
@@ -166,7 +126,7 @@ func reportBody(source string, custom map[string]string) string {
 }
 
 func TestToken(t *testing.T) {
-	rec := newRecorder(t)
+	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.ClientID+":nope"))
 	run(t, s, rec, []exchange{
@@ -194,7 +154,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestPlatformUser(t *testing.T) {
-	rec := newRecorder(t)
+	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	alice, bob, bobMain := s.AddPlayer("alice"), s.AddPlayer("bob"), s.AddPlayer("bob-main")
 	s.LinkDiscord("111", alice)
@@ -234,7 +194,7 @@ func TestPlatformUser(t *testing.T) {
 }
 
 func TestLookupPlayer(t *testing.T) {
-	rec := newRecorder(t)
+	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	ann1, ann2 := s.AddPlayer("Ann"), s.AddPlayer("Ann")
 	bob, bobMain := s.AddPlayer("Bob"), s.AddPlayer("BobMain")
@@ -290,7 +250,7 @@ func displayNames(t *testing.T, body map[string]any) []map[string][]string {
 }
 
 func TestCreateReport(t *testing.T) {
-	rec := newRecorder(t)
+	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	source, target, stranger := s.AddPlayer("src"), s.AddPlayer("dst"), "00000000-0000-4000-8000-000000000001"
 	auth := bearer(t, s)
@@ -332,7 +292,7 @@ func TestCreateReport(t *testing.T) {
 }
 
 func TestListReports(t *testing.T) {
-	rec := newRecorder(t)
+	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	source, target, other := s.AddPlayer("src"), s.AddPlayer("dst"), s.AddPlayer("other")
 	auth := bearer(t, s)
@@ -610,7 +570,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestNotServed(t *testing.T) {
-	rec := newRecorder(t)
+	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	run(t, s, rec, []exchange{
 		{name: "operation the fake lacks", method: "GET", path: "/users/v1/player/00000000-0000-4000-8000-000000000001", auth: bearer(t, s), status: 404, violation: true},

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/reportbot/reportbot/reporting/bungie/bungietest"
+)
+
+// destinyEnv is a deployment with Destiny 2 on, in mode, against the fake Bungie. In
+// api mode the bot's HTTP address is fixed first, since Bungie must know the OAuth
+// redirect (PUBLIC_URL) before the bot starts.
+func destinyEnv(t *testing.T, mode string) (*env, *bungietest.Server) {
+	t.Helper()
+	e := newEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	public := "http://" + addr
+	bg := bungietest.New(t, bungietest.Options{RedirectURL: public + "/oauth/bungie/callback"})
+	for k, v := range map[string]string{
+		"HTTP_ADDR": addr, "PUBLIC_URL": public, "BUNGIE_API_KEY": bg.APIKey, "BUNGIE_API_URL": bg.URL + "/Platform",
+		"BUNGIE_STATS_URL": bg.StatsURL, "BUNGIE_WEB_URL": bg.URL, "BUNGIE_AUTHORIZE_URL": bg.URL + "/en/OAuth/Authorize",
+		"BUNGIE_REPORT_MODE": mode, "BUNGIE_CLIENT_ID": bg.ClientID, "BUNGIE_CLIENT_SECRET": bg.ClientSecret,
+		"TOKEN_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	} {
+		e.vars[k] = v
+	}
+	return e, bg
+}
+
+func activityModal(activity, reason string) map[string]any {
+	return map[string]any{"custom_id": "report:destiny2", "components": []any{
+		map[string]any{"type": 18, "id": 1, "component": map[string]any{"type": 4, "id": 2, "custom_id": "activity", "value": activity}},
+		map[string]any{"type": 18, "id": 3, "component": map[string]any{"type": 3, "id": 4, "custom_id": "reason", "values": []string{reason}}},
+		map[string]any{"type": 18, "id": 5, "component": map[string]any{"type": 4, "id": 6, "custom_id": "description", "value": "aimbot"}},
+	}}
+}
+
+// components of the original response, decoded loosely.
+type shownComponents struct {
+	Content    string `json:"content"`
+	Components []struct {
+		Components []struct {
+			Type     int    `json:"type"`
+			CustomID string `json:"custom_id"`
+			URL      string `json:"url"`
+			Options  []struct {
+				Label string `json:"label"`
+				Value string `json:"value"`
+			} `json:"options"`
+		} `json:"components"`
+	} `json:"components"`
+}
+
+func shownOf(raw json.RawMessage) shownComponents {
+	var s shownComponents
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+// reportDestiny files a Destiny report through the HTTP endpoint and picks the
+// offender; it returns the interaction of the form.
+func (e *env) reportDestiny(t *testing.T, r *running, activity, offender string, mine string) *discordgo.Interaction {
+	t.Helper()
+	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, activityModal("https://www.bungie.net/en/PGCR/"+activity, "cheating"))
+	if resp, status := e.post(t, r, submit); status != 200 || resp.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource {
+		t.Fatalf("submit: %d %+v", status, resp)
+	}
+	raw := e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool {
+		s := shownOf(m)
+		return len(s.Components) > 0 && len(s.Components[0].Components) > 0 && s.Components[0].Components[0].CustomID == "offender"
+	})
+	var found bool
+	for _, o := range shownOf(raw).Components[0].Components[0].Options {
+		if mine != "" && strings.HasPrefix(o.Label, mine) {
+			t.Fatalf("the reporter's own character is offered: %q", o.Label)
+		}
+		found = found || o.Value == offender
+	}
+	if !found {
+		t.Fatalf("offender %s not offered: %s", offender, raw)
+	}
+	pick := e.discord.NewInteraction(discordgo.InteractionMessageComponent, testGuild, testChannel, reporter, 0,
+		map[string]any{"custom_id": "offender", "component_type": 3, "values": []string{offender}})
+	pick.Message = &discordgo.Message{ID: "920000000000000077", ChannelID: testChannel,
+		InteractionMetadata: &discordgo.MessageInteractionMetadata{ID: submit.ID, Type: discordgo.InteractionModalSubmit}}
+	if resp, status := e.post(t, r, pick); status != 200 || resp.Type != discordgo.InteractionResponseUpdateMessage {
+		t.Fatalf("pick: %d %+v", status, resp)
+	}
+	return submit
+}
+
+func TestDestinyEndToEndLinkMode(t *testing.T) {
+	e, bg := destinyEnv(t, "link")
+	stranger := bg.AddUser("Cheater", "Titan")
+	act := bg.AddActivity(true, bungietest.Player{Membership: &stranger.Memberships[0], Character: stranger.Memberships[0].Characters[0]})
+	r := e.start(t)
+	var names []string
+	for _, raw := range e.discord.Commands("") {
+		var c struct{ Name string }
+		_ = json.Unmarshal(raw, &c)
+		names = append(names, c.Name)
+	}
+	if got := strings.Join(names, ","); got != "report,Report player,reports,report-config" {
+		t.Fatalf("commands %s: no /link in link mode", got)
+	}
+	offender := stranger.Memberships[0].Characters[0].ID
+	submit := e.reportDestiny(t, r, act.ID, offender, "")
+	raw := e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.Contains(shownOf(m).Content, "Almost done") })
+	button := shownOf(raw).Components[0].Components[0]
+	if want := bg.URL + "/en/PGCR/Report/" + act.ID + "/?characterId=" + offender; button.URL != want {
+		t.Fatalf("link %q, want %q", button.URL, want)
+	}
+}
+
+func TestDestinyEndToEndAPIMode(t *testing.T) {
+	e, bg := destinyEnv(t, "api")
+	me := bg.AddUser("Reporter", "Warlock")
+	stranger := bg.AddUser("Cheater", "Titan")
+	act := bg.AddActivity(true,
+		bungietest.Player{Membership: &me.Memberships[0], Character: me.Memberships[0].Characters[0]},
+		bungietest.Player{Membership: &stranger.Memberships[0], Character: stranger.Memberships[0].Characters[0]})
+	r := e.start(t)
+
+	link := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reporter, 0,
+		map[string]any{"id": "710000000000000009", "name": "link", "type": 1, "options": []any{map[string]any{"type": 1, "name": "bungie"}}})
+	resp, _ := e.post(t, r, link)
+	var start string
+	if resp.Data != nil && len(resp.Data.Components) == 1 {
+		if row, ok := resp.Data.Components[0].(*discordgo.ActionsRow); ok && len(row.Components) == 1 {
+			if b, ok := row.Components[0].(*discordgo.Button); ok {
+				start = b.URL
+			}
+		}
+	}
+	if !strings.HasPrefix(start, e.vars["PUBLIC_URL"]+"/oauth/bungie/start?state=") {
+		t.Fatalf("/link bungie answered %+v", resp.Data)
+	}
+	bg.SetAuthorizingUser(me)
+	if dom := chromium(t, start); !strings.Contains(dom, "Bungie.net linked") {
+		t.Fatalf("the sign-in ended on:\n%s", dom)
+	}
+
+	offender := stranger.Memberships[0].Characters[0].ID
+	submit := e.reportDestiny(t, r, act.ID, offender, "Reporter#")
+	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.Contains(shownOf(m).Content, "was sent to Bungie") })
+	reports := bg.Reports()
+	if len(reports) != 1 || reports[0].OffendingCharacterID != offender || reports[0].ReporterBungieID != me.BungieID {
+		t.Fatalf("Bungie got %+v", reports)
+	}
+}
+
+// TestBungieSignInPages runs the sign-in in a real headless Chromium, from the link
+// /link bungie gives, through Bungie's consent page, back to the bot's callback, and
+// checks the page a person sees for success and for each failure.
+func TestBungieSignInPages(t *testing.T) {
+	e, bg := destinyEnv(t, "api")
+	r := e.start(t)
+	me := bg.AddUser("Reporter", "Hunter")
+	bg.SetAuthorizingUser(me)
+	startLink := func() string {
+		t.Helper()
+		link := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, reporter, 0,
+			map[string]any{"id": "710000000000000009", "name": "link", "type": 1, "options": []any{map[string]any{"type": 1, "name": "bungie"}}})
+		resp, _ := e.post(t, r, link)
+		return resp.Data.Components[0].(*discordgo.ActionsRow).Components[0].(*discordgo.Button).URL
+	}
+	tests := []struct {
+		name    string
+		prepare func() string
+		want    string
+	}{
+		{"linked", startLink, "Bungie.net linked"},
+		{"declined", func() string { bg.SetConsent(bungietest.ConsentDeny); return startLink() }, "Nothing was linked"},
+		{"Bungie down", func() string {
+			bg.SetConsent(bungietest.ConsentApprove)
+			bg.FailNext(bungietest.OpToken, 1, bungietest.Failure{HTTPStatus: 503})
+			return startLink()
+		}, "Bungie.net is not answering"},
+		{"link used twice", func() string {
+			used := startLink()
+			chromium(t, used)
+			return used
+		}, "This link has expired"},
+		{"made-up link", func() string { return e.vars["PUBLIC_URL"] + "/oauth/bungie/start?state=nope" }, "This link has expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dom := chromium(t, tt.prepare())
+			if !strings.Contains(dom, `<h1 id="title">`+tt.want+`</h1>`) {
+				t.Fatalf("the page says:\n%s", dom)
+			}
+		})
+	}
+}
+
+// chromium opens url in Debian's headless Chromium, follows every redirect, and
+// returns the DOM of the page it ends on. A screenshot of it is left in the test's
+// temporary directory (REPORTBOT_SCREENSHOTS keeps them elsewhere).
+func chromium(t *testing.T, url string) string {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: run the README's test command, which installs it")
+	}
+	dir := t.TempDir()
+	shots := os.Getenv("REPORTBOT_SCREENSHOTS")
+	if shots == "" {
+		shots = dir
+	}
+	shot := filepath.Join(shots, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".png")
+	// One run dumps the DOM and takes the screenshot of the same page: the links
+	// are single use, so a second visit would see another page.
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=800,500", "--screenshot=" + shot, "--dump-dom", url}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	return string(out)
+}
