@@ -472,7 +472,7 @@ func (p *Pipeline) attempt(ctx context.Context, r *Report, prior time.Time, log 
 		switch {
 		case err == nil && upstreamID != "":
 			log.Info().Str("upstream_id", upstreamID).Msg("found upstream from an earlier attempt; not sent again")
-			return time.Time{}, p.delivered(ctx, r, upstreamID, log)
+			return time.Time{}, p.settled(ctx, r, sent{upstreamID: upstreamID}, log)
 		case err != nil && p.svc.classify(r.Game, err).Temporary():
 			return p.retry(ctx, r, p.svc.classify(r.Game, err), err, true, log)
 		case err != nil:
@@ -499,11 +499,8 @@ func (p *Pipeline) attempt(ctx context.Context, r *Report, prior time.Time, log 
 	}
 
 	res, err := p.svc.send(actx, r)
-	switch {
-	case err == nil && res.link != "":
-		return time.Time{}, p.handedOff(ctx, r, res.link, log)
-	case err == nil:
-		return time.Time{}, p.delivered(ctx, r, res.upstreamID, log)
+	if err == nil {
+		return time.Time{}, p.settled(ctx, r, res, log)
 	}
 	f := p.svc.classify(r.Game, err)
 	if f.Temporary() {
@@ -606,35 +603,26 @@ func maybeSent(err error) bool {
 	return true
 }
 
-func (p *Pipeline) delivered(ctx context.Context, r *Report, upstreamID string, log zerolog.Logger) error {
-	r.Delivery, r.UpstreamID, r.DeliveredAt = StatusDelivered, upstreamID, time.Now().UTC()
+// settled records a report's delivery: filed upstream (res.upstreamID), or handed to
+// the reporter to file on the upstream's own page (res.link).
+func (p *Pipeline) settled(ctx context.Context, r *Report, res sent, log zerolog.Logger) error {
+	r.Delivery, r.UpstreamID, r.Link, r.DeliveredAt = StatusDelivered, res.upstreamID, res.link, time.Now().UTC()
+	if res.link != "" {
+		r.Delivery = StatusHandedOff
+	}
 	r.AttemptStartedAt, r.Fault, r.FaultDetail, r.LastError = time.Time{}, "", "", ""
 	err := p.svc.Reports.set(ctx, r.ID, map[string]any{
-		fDelivery: string(r.Delivery), fUpstreamID: upstreamID, fDelivered: ms(r.DeliveredAt),
+		fDelivery: string(r.Delivery), fUpstreamID: r.UpstreamID, fLink: r.Link, fDelivered: ms(r.DeliveredAt),
 		fInFlight: "", fFault: "", fFaultDetail: "", fLastError: "", fNextAttempt: "",
 	})
 	if err != nil {
 		return err
 	}
-	log.Info().Str("upstream_id", upstreamID).Int("attempts", r.Attempts).Msg("report delivered")
-	p.svc.metrics.reports.WithLabelValues(string(r.Game), "delivered").Inc()
-	p.svc.metrics.latency.Observe(time.Since(r.CreatedAt).Seconds())
-	return nil
-}
-
-// handedOff records a report the reporter files themselves on the upstream's page.
-func (p *Pipeline) handedOff(ctx context.Context, r *Report, link string, log zerolog.Logger) error {
-	r.Delivery, r.Link, r.DeliveredAt = StatusHandedOff, link, time.Now().UTC()
-	r.AttemptStartedAt, r.Fault, r.FaultDetail, r.LastError = time.Time{}, "", "", ""
-	err := p.svc.Reports.set(ctx, r.ID, map[string]any{
-		fDelivery: string(r.Delivery), fLink: link, fDelivered: ms(r.DeliveredAt),
-		fInFlight: "", fFault: "", fFaultDetail: "", fLastError: "", fNextAttempt: "",
-	})
-	if err != nil {
-		return err
+	log.Info().Str("status", string(r.Delivery)).Str("upstream_id", r.UpstreamID).Int("attempts", r.Attempts).Msg("report settled")
+	p.svc.metrics.reports.WithLabelValues(string(r.Game), string(r.Delivery)).Inc()
+	if r.Delivery == StatusDelivered {
+		p.svc.metrics.latency.Observe(time.Since(r.CreatedAt).Seconds())
 	}
-	log.Info().Msg("report handed to the reporter to file on the upstream's page")
-	p.svc.metrics.reports.WithLabelValues(string(r.Game), "handed_off").Inc()
 	return nil
 }
 
