@@ -27,6 +27,9 @@ import (
 //     both see the same machine; p50/p99 are the decision's, ×ping is the ratio of the
 //     p50s.
 //
+//   - latency/interleaved: each iteration runs PING and every decision, in rotating
+//     order; ×ping-<name> is the ratio of that decision's p50 to PING's p50.
+//
 //   - throughput/*: 16 goroutines per core deciding as fast as they can; decisions/s.
 //     server-µs/op is Redis's own time per call (INFO commandstats).
 //
@@ -137,6 +140,35 @@ func BenchmarkLimitDecision(b *testing.B) {
 			b.ReportMetric(float64(p(lat, .5))/float64(p(pings, .5)), "×ping")
 		})
 	}
+	// latency/interleaved: every iteration runs a PING and each decision, in an order
+	// that rotates, so that all of them meet the machine in the same state; the
+	// fairest same-run comparison on a shared machine.
+	b.Run("latency/interleaved", func(b *testing.B) {
+		fresh(b, ping)
+		lat := make([][]time.Duration, len(decisions))
+		for i := range lat {
+			lat[i] = make([]time.Duration, 0, b.N)
+		}
+		n := 0
+		for b.Loop() {
+			for k := range decisions {
+				i := (n + k) % len(decisions)
+				t0 := time.Now()
+				if err := decisions[i].op(); err != nil {
+					b.Fatal(err)
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+			n++
+		}
+		b.StopTimer()
+		for i := range lat {
+			slices.Sort(lat[i])
+		}
+		for i, d := range decisions[1:] {
+			b.ReportMetric(float64(p(lat[i+1], .5))/float64(p(lat[0], .5)), "×ping-"+d.name)
+		}
+	})
 	for _, d := range decisions {
 		b.Run("throughput/"+d.name, func(b *testing.B) {
 			fresh(b, d.op)
