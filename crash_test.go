@@ -220,7 +220,7 @@ func TestKilledMidDelivery(t *testing.T) {
 	first := e.spawn(t)
 	reports := e.submit(t, first, 0, n)
 	for _, i := range reports {
-		e.discord.WaitOriginal(t, i.Token, 15*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "⏳") })
+		e.discord.WaitOriginal(t, i.Token, waitFor, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "⏳") })
 	}
 	// It comes back slow, and the first answers get lost after filing; the bot is
 	// killed while those deliveries are in flight.

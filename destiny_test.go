@@ -79,7 +79,7 @@ func (e *env) reportDestiny(t *testing.T, r *running, activity, offender string,
 	if resp, status := e.post(t, r, submit); status != 200 || resp.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource {
 		t.Fatalf("submit: %d %+v", status, resp)
 	}
-	raw := e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool {
+	raw := e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool {
 		s := shownOf(m)
 		return len(s.Components) > 0 && len(s.Components[0].Components) > 0 && s.Components[0].Components[0].CustomID == "offender"
 	})
@@ -119,7 +119,7 @@ func TestDestinyEndToEndLinkMode(t *testing.T) {
 	}
 	offender := stranger.Memberships[0].Characters[0].ID
 	submit := e.reportDestiny(t, r, act.ID, offender, "")
-	raw := e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.Contains(shownOf(m).Content, "Almost done") })
+	raw := e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool { return strings.Contains(shownOf(m).Content, "Almost done") })
 	button := shownOf(raw).Components[0].Components[0]
 	if want := bg.URL + "/en/PGCR/Report/" + act.ID + "/?characterId=" + offender; button.URL != want {
 		t.Fatalf("link %q, want %q", button.URL, want)
@@ -156,7 +156,7 @@ func TestDestinyEndToEndAPIMode(t *testing.T) {
 
 	offender := stranger.Memberships[0].Characters[0].ID
 	submit := e.reportDestiny(t, r, act.ID, offender, "Reporter#")
-	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.Contains(shownOf(m).Content, "was sent to Bungie") })
+	e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool { return strings.Contains(shownOf(m).Content, "was sent to Bungie") })
 	reports := bg.Reports()
 	if len(reports) != 1 || reports[0].OffendingCharacterID != offender || reports[0].ReporterBungieID != me.BungieID {
 		t.Fatalf("Bungie got %+v", reports)

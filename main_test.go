@@ -25,6 +25,10 @@ import (
 const (
 	testGuild   = "910000000000000001"
 	testChannel = "910000000000000002"
+	// waitFor is how long a test waits for what the bot does in the background. It is
+	// generous because CI runs every package at once, under -race, on two cores; a
+	// wait ends as soon as what it waits for is seen.
+	waitFor = 30 * time.Second
 )
 
 var (
@@ -117,6 +121,9 @@ func (e *env) start(t *testing.T) *running {
 		case <-r.done:
 		case <-time.After(30 * time.Second):
 			t.Error("the bot did not stop within 30 s of its context ending")
+		}
+		if t.Failed() {
+			t.Logf("the bot's log:\n%s", r.logs)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -296,7 +303,7 @@ func TestHTTPTransport(t *testing.T) {
 		if status != 200 || resp.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource || resp.Data.Flags != discordgo.MessageFlagsEphemeral {
 			t.Fatalf("status %d, %+v: want a deferred ephemeral answer", status, resp)
 		}
-		final := e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool {
+		final := e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool {
 			return strings.HasPrefix(content(m), "✅")
 		})
 		reports := e.rh.Reports()
@@ -378,7 +385,7 @@ func TestGatewayTransport(t *testing.T) {
 	e.vars["DISCORD_GUILD_ID"] = testGuild
 	r := e.start(t)
 
-	id := e.discord.WaitIdentify(t, 10*time.Second)
+	id := e.discord.WaitIdentify(t, waitFor)
 	if id.Token != e.discord.BotToken && id.Token != "Bot "+e.discord.BotToken {
 		t.Fatalf("identified with %q", id.Token)
 	}
@@ -396,7 +403,7 @@ func TestGatewayTransport(t *testing.T) {
 	if err := e.discord.DispatchInteraction(open); err != nil {
 		t.Fatal(err)
 	}
-	e.discord.WaitCall(t, 5*time.Second, func(c discordtest.Call) bool { return strings.Contains(c.Path, "/"+open.ID+"/") })
+	e.discord.WaitCall(t, waitFor, func(c discordtest.Call) bool { return strings.Contains(c.Path, "/"+open.ID+"/") })
 	if cb, ok := e.discord.Callback(open.Token); !ok || cb.Type != discordgo.InteractionResponseModal {
 		t.Fatalf("callback %+v, %v: want the modal", cb, ok)
 	}
@@ -405,7 +412,7 @@ func TestGatewayTransport(t *testing.T) {
 	if err := e.discord.DispatchInteraction(submit); err != nil {
 		t.Fatal(err)
 	}
-	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
+	e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
 	if n := len(e.rh.Reports()); n != 1 {
 		t.Fatalf("%d upstream reports", n)
 	}
@@ -423,7 +430,7 @@ func TestEmbeddedStore(t *testing.T) {
 	}
 	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, modalData("report:rallyhere", "bob", "afk", nil))
 	e.post(t, r, submit)
-	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
+	e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
 }
 
 func TestStartupRefusals(t *testing.T) {
@@ -462,7 +469,7 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 	r := e.start(t)
 	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, modalData("report:rallyhere", "bob", "afk", nil))
 	e.post(t, r, submit)
-	for deadline := time.Now().Add(10 * time.Second); e.rh.Calls(rallyheretest.OpCreateReport) == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(waitFor); e.rh.Calls(rallyheretest.OpCreateReport) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the report was never sent")
 		}
@@ -505,16 +512,16 @@ func TestModeratorsEndToEnd(t *testing.T) {
 	set := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, admin, discordgo.PermissionManageGuild,
 		slashData("report-config", "channel", map[string]any{"type": 7, "name": "channel", "value": modlog}))
 	e.post(t, r, set)
-	e.discord.WaitOriginal(t, set.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.Contains(content(m), "Reports will be posted in") })
+	e.discord.WaitOriginal(t, set.Token, waitFor, func(m json.RawMessage) bool { return strings.Contains(content(m), "Reports will be posted in") })
 
 	shot := e.discord.AddAttachment("aimbot.png", "image/png", []byte("\x89PNG evidence"))
 	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0,
 		modalData("report:rallyhere", "bob", "cheating", []*discordgo.MessageAttachment{shot}))
 	e.post(t, r, submit)
-	e.discord.WaitOriginal(t, submit.Token, 10*time.Second, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
+	e.discord.WaitOriginal(t, submit.Token, waitFor, func(m json.RawMessage) bool { return strings.HasPrefix(content(m), "✅") })
 
 	var post discordtest.Message
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(waitFor); ; time.Sleep(20 * time.Millisecond) {
 		if msgs := e.discord.Messages(modlog); len(msgs) == 2 {
 			post = msgs[1]
 			break
@@ -549,12 +556,16 @@ func TestModeratorsEndToEnd(t *testing.T) {
 	if status != 200 || resp.Type != discordgo.InteractionResponseUpdateMessage || len(resp.Data.Embeds) != 1 {
 		t.Fatalf("claim: %d %+v", status, resp)
 	}
-	for deadline := time.Now().Add(10 * time.Second); e.discord.DMChannel(reporter.ID) == ""; time.Sleep(20 * time.Millisecond) {
+	// The DM channel is opened first, then the message posted in it: wait for both.
+	var dms []discordtest.Message
+	for deadline := time.Now().Add(waitFor); len(dms) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the reporter got no DM")
 		}
+		if ch := e.discord.DMChannel(reporter.ID); ch != "" {
+			dms = e.discord.Messages(ch)
+		}
 	}
-	dms := e.discord.Messages(e.discord.DMChannel(reporter.ID))
 	if len(dms) != 1 || !strings.Contains(string(dms[0].Body), "A moderator is looking at your report") {
 		t.Fatalf("DMs %+v", dms)
 	}
