@@ -80,7 +80,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{
-		discord: discordtest.New(t, discordtest.Options{}),
+		// Discord takes the bot's HTTP answer a moment after reading it, and the
+		// deferred work's first edit often overtakes it (CI once failed on this).
+		discord: discordtest.New(t, discordtest.Options{AnswerLag: 50 * time.Millisecond}),
 		rh:      rallyheretest.New(t),
 		signer:  discordtest.NewSigner(),
 		redis:   redistest.Start(t),

@@ -160,8 +160,20 @@ func noMentions() *discordgo.MessageAllowedMentions {
 	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
 }
 
-// do sends one request. It retries 429s and 5xx answers only while the context's
-// deadline leaves room for the wait; otherwise the error is returned at once.
+// codeUnknownWebhook is Discord's answer to a webhook route whose interaction token
+// it does not (yet, or any more) know.
+const codeUnknownWebhook = 10015
+
+// do sends one request. It retries 429s and 5xx answers, and a webhook route's
+// Unknown Webhook, only while the context's deadline leaves room for the wait;
+// otherwise the error is returned at once.
+//
+// Unknown Webhook is retried because of the HTTP transport: the bot's answer to
+// POST /interactions is what makes the interaction's token usable, and Discord may
+// take it a moment after the bot has written it, so the deferred work's first edit
+// can arrive while the token is still unknown. The waits (0.1 s doubling, 3.1 s in
+// all) outlast that moment; a token that has really expired is not sent (package
+// commands stops using one after 14 minutes), so they are seldom spent in vain.
 func (r *REST) do(ctx context.Context, method, path string, auth bool, body any, files []*discordgo.File, out any) error {
 	payload, contentType, err := encode(body, files)
 	if err != nil {
@@ -170,15 +182,17 @@ func (r *REST) do(ctx context.Context, method, path string, auth bool, body any,
 	for attempt := 0; ; attempt++ {
 		err := r.send(ctx, method, path, auth, payload, contentType, out)
 		var e *APIError
-		if !errors.As(err, &e) || attempt >= 3 {
+		if !errors.As(err, &e) {
 			return err
 		}
 		var wait time.Duration
 		switch {
-		case e.Status == http.StatusTooManyRequests:
+		case e.Status == http.StatusTooManyRequests && attempt < 3:
 			wait = e.RetryAfter
-		case e.Status >= 500:
+		case e.Status >= 500 && attempt < 3:
 			wait = time.Duration(250<<attempt) * time.Millisecond
+		case e.Code == codeUnknownWebhook && strings.HasPrefix(path, "/webhooks/") && attempt < 5:
+			wait = time.Duration(100<<attempt) * time.Millisecond
 		default:
 			return err
 		}

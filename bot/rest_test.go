@@ -82,6 +82,78 @@ func TestRESTRateLimitsRespectTheDeadline(t *testing.T) {
 	})
 }
 
+// TestRESTEditOvertakingTheAnswer is the HTTP transport's race: the bot writes its
+// answer and edits it at once, and the edit reaches Discord before Discord has taken
+// the answer, so the token is still unknown. The edit must wait for it.
+func TestRESTEditOvertakingTheAnswer(t *testing.T) {
+	d := discordtest.New(t, discordtest.Options{AnswerLag: 300 * time.Millisecond})
+	rest := NewREST(d.URL, d.BotToken, d.AppID, nil)
+	patches := func() (all, unknown int) {
+		for _, c := range d.Calls() {
+			if c.Method == http.MethodPatch && strings.HasPrefix(c.Path, "/webhooks/") {
+				all++
+				if c.Status == http.StatusNotFound {
+					unknown++
+				}
+			}
+		}
+		return all, unknown
+	}
+
+	t.Run("an edit sent right after the answer lands", func(t *testing.T) {
+		i := d.NewInteraction(discordgo.InteractionApplicationCommand, "910000000000000001", "910000000000000002",
+			&discordgo.User{ID: "110000000000000001", Username: "alice"}, 0, map[string]any{"id": "1", "name": "report", "type": 1})
+		edited := make(chan error, 1)
+		endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"type":5,"data":{"flags":64}}`)
+			_ = http.NewResponseController(w).Flush()
+			go func() {
+				text := "done"
+				ctx, cancel := context.WithTimeout(context.Background(), laterWithin)
+				defer cancel()
+				edited <- rest.EditResponse(ctx, i.Token, &discordgo.WebhookEdit{Content: &text})
+			}()
+		}))
+		defer endpoint.Close()
+		if _, status, err := d.Post(context.Background(), endpoint.URL, discordtest.NewSigner(), i); err != nil || status != 200 {
+			t.Fatalf("posting: %d, %v", status, err)
+		}
+		if err := <-edited; err != nil {
+			t.Fatalf("the edit failed: %v", err)
+		}
+		if orig, _ := d.Original(i.Token); !strings.Contains(string(orig), `"content":"done"`) {
+			t.Fatalf("original response %s; want the edit", orig)
+		}
+		if all, unknown := patches(); unknown == 0 || all != unknown+1 {
+			t.Fatalf("%d edits, %d of them refused; want the early ones refused and the last one taken", all, unknown)
+		}
+	})
+	t.Run("an unknown token is given up after about 3 s", func(t *testing.T) {
+		before, _ := patches()
+		text := "lost"
+		start := time.Now()
+		err := rest.EditResponse(context.Background(), "never-answered", &discordgo.WebhookEdit{Content: &text})
+		took := time.Since(start)
+		if !IsCode(err, codeUnknownWebhook) {
+			t.Fatalf("got %v; want Unknown Webhook", err)
+		}
+		if all, _ := patches(); all-before != 6 || took < 3*time.Second || took > 10*time.Second {
+			t.Fatalf("%d tries in %s; want 6 within 3.1 s of waits", all-before, took)
+		}
+	})
+	t.Run("the waits stay within the deadline", func(t *testing.T) {
+		text := "lost"
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := rest.EditResponse(ctx, "never-answered", &discordgo.WebhookEdit{Content: &text})
+		if !IsCode(err, codeUnknownWebhook) || time.Since(start) > 500*time.Millisecond {
+			t.Fatalf("got %v after %s; want Unknown Webhook before the deadline", err, time.Since(start))
+		}
+	})
+}
+
 func TestRESTErrorsHideTokens(t *testing.T) {
 	rest := NewREST("http://127.0.0.1:1/api/v10", "bot-secret", "1", nil)
 	err := rest.EditResponse(context.Background(), "interaction-secret", &discordgo.WebhookEdit{})

@@ -65,6 +65,13 @@ type Options struct {
 	// HeartbeatInterval is the interval announced in the gateway's HELLO; default
 	// 41.25 s, the value Discord usually sends.
 	HeartbeatInterval time.Duration
+	// AnswerLag is how long, after reading the bot's answer to an interaction posted
+	// to its HTTP endpoint, the fake takes to make it the acknowledgement. Until then
+	// the interaction's webhook routes answer Unknown Webhook, as Discord's do: the
+	// token is usable only once Discord has taken the answer, and a bot's edit sent
+	// right after its answer can overtake it. Default 0 (Post records the answer
+	// before it returns; the bot's own requests can still overtake it).
+	AnswerLag time.Duration
 }
 
 // Server is a fake Discord listening on a loopback port. All its methods are safe for
@@ -81,6 +88,7 @@ type Server struct {
 
 	tb        testing.TB
 	heartbeat time.Duration
+	answerLag time.Duration
 	validator *openapitest.Validator
 	http      *httptest.Server
 	api       *http.ServeMux
@@ -157,6 +165,7 @@ func New(tb testing.TB, opts Options) *Server {
 		BotToken:     opts.BotToken,
 		tb:           tb,
 		heartbeat:    opts.HeartbeatInterval,
+		answerLag:    opts.AnswerLag,
 		validator:    v,
 		client:       &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		interactions: map[string]*interaction{},

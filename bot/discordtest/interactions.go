@@ -286,6 +286,9 @@ func (s *Server) Post(ctx context.Context, endpoint string, signer *Signer, i *d
 	if err != nil {
 		return resp, res.StatusCode, fmt.Errorf("decoding the bot's answer %s: %w", cb, err)
 	}
+	if s.answerLag > 0 {
+		time.Sleep(s.answerLag)
+	}
 	s.mu.Lock()
 	it := s.interactions[i.Token]
 	var ackErr error
