@@ -266,6 +266,11 @@ func TestLoadWithFailuresAndRestart(t *testing.T) {
 	for _, op := range []rallyheretest.Op{rallyheretest.OpCreateReport, rallyheretest.OpLookupPlayer, rallyheretest.OpPlatformUser} {
 		e.rh.SetFailureRate(op, 0.3, rallyheretest.Failure{Status: 503})
 	}
+	// Uncapped, one of the 2,000 lookups and reports fails seven times in a row in
+	// about a third of runs (0.3^7 × 2,000), and the bot's backoff (2 s, doubling,
+	// jittered) holds that report back 2 to 4 minutes, or 4 to 8 after eight: the
+	// test's length would be luck: two of three runs here outlasted a 5-minute wait.
+	e.rh.CapFailureRun(3)
 	const n = 1000
 	start := time.Now()
 	first := e.spawn(t)
@@ -286,4 +291,10 @@ func TestLoadWithFailuresAndRestart(t *testing.T) {
 	calls := e.rh.Calls(rallyheretest.OpCreateReport)
 	t.Logf("1,000 reports arrived once each in %s; %d had arrived at the restart; %d report calls (%.0f%% failed and were retried)",
 		time.Since(start).Round(time.Millisecond), midway, calls, 100*float64(calls-n)/float64(calls))
+	attempts := map[int]int{}
+	for _, l := range append(first.logs.lines("report settled"), second.logs.lines("report settled")...) {
+		a, _ := l["attempts"].(float64)
+		attempts[int(a)]++
+	}
+	t.Logf("reports by delivery attempts: %v", attempts)
 }

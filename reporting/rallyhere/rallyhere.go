@@ -214,8 +214,18 @@ func (c *Client) ReportsAgainst(ctx context.Context, targetUUID, cursor string, 
 	return out, err
 }
 
+// readRetries is how many times a read that met a passing fault is tried again at
+// once. Reads are safe to repeat, and a report's delivery makes up to three calls:
+// were each passing 5xx to cost a whole attempt and the pipeline's backoff (2 s,
+// doubling), a service failing one call in three would hold some reports back for
+// minutes. Writes are never repeated here: the pipeline checks first whether an
+// earlier try went through.
+const readRetries = 2
+
 // do sends one authenticated request, retrying once with a fresh token when the
-// server says the token expired.
+// server says the token expired, and a read up to readRetries times (0.1 s, then
+// 0.2 s later) after a 5xx without a longer Retry-After or a dropped connection,
+// while ctx leaves room.
 func (c *Client) do(ctx context.Context, op, method, path string, body, out any) error {
 	var payload []byte
 	if body != nil {
@@ -224,17 +234,56 @@ func (c *Client) do(ctx context.Context, op, method, path string, body, out any)
 			return fmt.Errorf("rallyhere %s: encoding the request: %w", op, err)
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	refreshed, retried := false, 0
+	for {
 		tok, err := c.tokens.get(ctx)
 		if err != nil {
 			return err
 		}
 		err = c.send(ctx, op, method, path, "Bearer "+tok, payload, out)
-		if attempt == 0 && IsCode(err, http.StatusForbidden, "auth_token_expired") {
+		if !refreshed && IsCode(err, http.StatusForbidden, "auth_token_expired") {
+			refreshed = true
 			c.tokens.expire(tok)
 			continue
 		}
-		return err
+		wait := time.Duration(100<<retried) * time.Millisecond
+		if method != http.MethodGet || retried == readRetries || !passing(ctx, err, wait) || !sleep(ctx, wait) {
+			return err
+		}
+		retried++
+	}
+}
+
+// passing reports whether err is a fault that trying again after wait may well
+// clear: a 5xx that asks for no longer wait, or a connection dropped or refused. A
+// 429, a timeout and the end of ctx are left to the caller.
+func passing(ctx context.Context, err error, wait time.Duration) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*wait {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 && e.RetryAfter <= wait
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return IsTemporary(err)
+}
+
+// sleep waits d unless ctx ends first; it reports whether it waited.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

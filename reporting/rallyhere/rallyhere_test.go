@@ -227,6 +227,63 @@ func TestTransportFailuresAreTemporary(t *testing.T) {
 	}
 }
 
+// TestReadsRetryPassingFaults: a read that meets a 5xx or a dropped connection is
+// tried again at once, twice at most; anything else, and every write, is left to the
+// caller.
+func TestReadsRetryPassingFaults(t *testing.T) {
+	const sure = 10 * time.Second
+	tests := []struct {
+		name    string
+		op      rallyheretest.Op
+		n       int
+		failure rallyheretest.Failure
+		within  time.Duration // the context's deadline
+		wantErr bool
+		calls   int
+	}{
+		{"two 503s", rallyheretest.OpLookupPlayer, 2, rallyheretest.Failure{Status: 503}, sure, false, 3},
+		{"three 502s", rallyheretest.OpLookupPlayer, 3, rallyheretest.Failure{Status: 502}, sure, true, 3},
+		{"a dropped connection", rallyheretest.OpLookupPlayer, 1, rallyheretest.Failure{Drop: true}, sure, false, 2},
+		{"a platform lookup's 500", rallyheretest.OpPlatformUser, 1, rallyheretest.Failure{Status: 500}, sure, false, 2},
+		{"a 503 asking for longer", rallyheretest.OpLookupPlayer, 1, rallyheretest.Failure{Status: 503, RetryAfter: 5 * time.Second}, sure, true, 1},
+		{"a 429", rallyheretest.OpLookupPlayer, 1, rallyheretest.Failure{Status: 429}, sure, true, 1},
+		{"a 400", rallyheretest.OpLookupPlayer, 1, rallyheretest.Failure{Status: 400}, sure, true, 1},
+		{"a timeout", rallyheretest.OpLookupPlayer, 1, rallyheretest.Failure{Delay: 2 * time.Second}, sure, true, 1},
+		{"no room before the deadline", rallyheretest.OpLookupPlayer, 1, rallyheretest.Failure{Status: 503}, 150 * time.Millisecond, true, 1},
+		{"a write's 503", rallyheretest.OpCreateReport, 1, rallyheretest.Failure{Status: 503}, sure, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := rallyheretest.New(t)
+			c := newClient(t, fake, 500*time.Millisecond)
+			src, dst := fake.AddPlayer("alice"), fake.AddPlayer("bob")
+			fake.LinkDiscord("111111111111111111", src)
+			if _, err := c.PlayersByName(context.Background(), "alice"); err != nil { // fetch the token first
+				t.Fatal(err)
+			}
+			before := fake.Calls(tt.op)
+			fake.FailNext(tt.op, tt.n, tt.failure)
+			ctx, cancel := context.WithTimeout(context.Background(), tt.within)
+			defer cancel()
+			var err error
+			switch tt.op {
+			case rallyheretest.OpLookupPlayer:
+				_, err = c.PlayersByName(ctx, "bob")
+			case rallyheretest.OpPlatformUser:
+				_, err = c.PlayerByPlatform(ctx, "Discord", "111111111111111111")
+			case rallyheretest.OpCreateReport:
+				_, err = c.CreateReport(ctx, dst, rallyhere.ReportRequest{SourcePlayerUUID: src, Reason: "afk"})
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got %v; want an error: %v", err, tt.wantErr)
+			}
+			if n := fake.Calls(tt.op) - before; n != tt.calls {
+				t.Fatalf("%d calls, want %d", n, tt.calls)
+			}
+		})
+	}
+}
+
 func TestContextEndsTokenWait(t *testing.T) {
 	fake := rallyheretest.New(t)
 	fake.SetDelay(rallyheretest.OpToken, 2*time.Second)

@@ -7,6 +7,7 @@
 package rallyheretest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -124,6 +125,8 @@ type Server struct {
 	delays   map[Op]time.Duration
 	queued   map[Op][]Failure
 	rates    map[Op]failureRate
+	maxRun   int            // CapFailureRun's n; 0: no cap
+	runs     map[string]int // request → random failures in a row
 }
 
 type player struct {
@@ -181,6 +184,7 @@ func New(tb testing.TB) *Server {
 		delays:       map[Op]time.Duration{},
 		queued:       map[Op][]Failure{},
 		rates:        map[Op]failureRate{},
+		runs:         map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /users/v2/oauth/token", s.serve(OpToken, users, s.token))
@@ -309,6 +313,18 @@ func (s *Server) SetFailureRate(op Op, p float64, f Failure) {
 	s.rates[op] = failureRate{p: p, f: f}
 }
 
+// CapFailureRun spares a request that SetFailureRate's random failures have failed n
+// times in a row: its next try (the same method, URL and body) gets the real answer.
+// Independent failures give some request among thousands a long unlucky run, and a
+// client that backs off exponentially (the bot's pipeline: 2 s, doubling) can then
+// wait longer than a test should; the cap bounds it. 0, the default, lifts it.
+func (s *Server) CapFailureRun(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxRun = n
+	clear(s.runs)
+}
+
 // ExpireTokens makes every token issued so far answer 403 auth_token_expired.
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
@@ -353,7 +369,7 @@ func (s *Server) serve(op Op, v *openapitest.Validator, h func(*http.Request) re
 			writeJSON(w, reply{status: http.StatusUnprocessableEntity, body: detail("request", err.Error(), "value_error")})
 			return
 		}
-		f := s.nextFailure(op)
+		f := s.nextFailure(op, r)
 		openapitest.Delay(r, f.Delay, s.done)
 		if f.Status == 0 || f.Drop {
 			s.respond(w, r, op, v, h(r), f.Drop)
@@ -434,19 +450,40 @@ func (s *Server) authorize(op Op, r *http.Request) (reply, bool) {
 	return reply{}, true
 }
 
-// nextFailure returns the failure the next request of op gets; the zero Failure, which
+// nextFailure returns the failure r, a request of op, gets; the zero Failure, which
 // changes nothing, when none.
-func (s *Server) nextFailure(op Op) Failure {
+func (s *Server) nextFailure(op Op, r *http.Request) Failure {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q := s.queued[op]; len(q) > 0 {
 		s.queued[op] = q[1:]
 		return q[0]
 	}
-	if fr, ok := s.rates[op]; ok && mrand.Float64() < fr.p {
+	fr, ok := s.rates[op]
+	if !ok {
+		return Failure{}
+	}
+	if s.maxRun == 0 {
+		if mrand.Float64() < fr.p {
+			return fr.f
+		}
+		return Failure{}
+	}
+	key := requestKey(r)
+	if s.runs[key] < s.maxRun && mrand.Float64() < fr.p {
+		s.runs[key]++
 		return fr.f
 	}
+	delete(s.runs, key)
 	return Failure{}
+}
+
+// requestKey tells a request from others and its own tries from each other's: the
+// method, URL and body. It leaves r's body to be read again.
+func requestKey(r *http.Request) string {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return r.Method + " " + r.URL.RequestURI() + "\n" + string(body)
 }
 
 func (s *Server) failure(op Op, r *http.Request, f Failure) reply {

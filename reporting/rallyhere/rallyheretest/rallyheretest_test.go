@@ -497,6 +497,47 @@ func TestFailureRate(t *testing.T) {
 	}
 }
 
+func TestCapFailureRun(t *testing.T) {
+	s := New(t)
+	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
+	auth := bearer(t, s)
+	s.SetFailureRate(OpCreateReport, 1, Failure{Status: http.StatusServiceUnavailable})
+	s.CapFailureRun(3)
+	statuses := func(body string, n int) []int {
+		var out []int
+		for range n {
+			out = append(out, do(t, s, "POST", reportPath(target), auth, body).status)
+		}
+		return out
+	}
+	const no, ok = http.StatusServiceUnavailable, http.StatusOK
+	one, other := reportBody(source, map[string]string{"n": "1"}), reportBody(source, map[string]string{"n": "2"})
+	tests := []struct {
+		name string
+		body string
+		n    int
+		want []int
+	}{
+		{"a request fails three times, then is spared", one, 4, []int{no, no, no, ok}},
+		{"another request has a run of its own", other, 2, []int{no, no}},
+		{"once spared, a request starts a new run", one, 4, []int{no, no, no, ok}},
+		{"the other request's run goes on", other, 2, []int{no, ok}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := statuses(tt.body, tt.n); !slices.Equal(got, tt.want) {
+				t.Fatalf("statuses %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("uncapped, failures go on", func(t *testing.T) {
+		s.CapFailureRun(0)
+		if got := statuses(one, 5); !slices.Equal(got, []int{no, no, no, no, no}) {
+			t.Fatalf("statuses %v, want five failures", got)
+		}
+	})
+}
+
 func TestDelay(t *testing.T) {
 	s := New(t)
 	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
