@@ -126,7 +126,7 @@ type Server struct {
 	queued   map[Op][]Failure
 	rates    map[Op]failureRate
 	maxRun   int            // CapFailureRun's n; 0: no cap
-	runs     map[string]int // request → random failures in a row
+	runs     map[string]int // request → random failures in a row (SetFailureRate's)
 }
 
 type player struct {
@@ -453,6 +453,7 @@ func (s *Server) authorize(op Op, r *http.Request) (reply, bool) {
 // nextFailure returns the failure r, a request of op, gets; the zero Failure, which
 // changes nothing, when none.
 func (s *Server) nextFailure(op Op, r *http.Request) Failure {
+	key := requestKey(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q := s.queued[op]; len(q) > 0 {
@@ -460,17 +461,7 @@ func (s *Server) nextFailure(op Op, r *http.Request) Failure {
 		return q[0]
 	}
 	fr, ok := s.rates[op]
-	if !ok {
-		return Failure{}
-	}
-	if s.maxRun == 0 {
-		if mrand.Float64() < fr.p {
-			return fr.f
-		}
-		return Failure{}
-	}
-	key := requestKey(r)
-	if s.runs[key] < s.maxRun && mrand.Float64() < fr.p {
+	if ok && (s.maxRun == 0 || s.runs[key] < s.maxRun) && mrand.Float64() < fr.p {
 		s.runs[key]++
 		return fr.f
 	}
