@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := newLogger(cfg, stdout)
 	discordgo.Logger = bot.DiscordgoLogger(log)
 
-	rdb, closeStore, err := openRedis(ctx, cfg.RedisURL, log)
+	rdb, closeStore, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {
 		return err
 	}
@@ -109,10 +110,10 @@ func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Str("app", "reportbot").Logger()
 }
 
-// openRedis connects to REDIS_URL, or starts an embedded in-memory store when it is
-// unset, for trying the bot out.
-func openRedis(ctx context.Context, url string, log zerolog.Logger) (*redis.Client, func(), error) {
-	if url == "" {
+// openRedis connects to REDIS_URL in its REDIS_MODE, or starts an embedded in-memory
+// store when it is unset, for trying the bot out.
+func openRedis(ctx context.Context, cfg config.Redis, log zerolog.Logger) (redis.UniversalClient, func(), error) {
+	if cfg.URL == "" {
 		m := miniredis.NewMiniRedis()
 		if err := m.Start(); err != nil {
 			return nil, nil, fmt.Errorf("starting the embedded store: %w", err)
@@ -121,16 +122,20 @@ func openRedis(ctx context.Context, url string, log zerolog.Logger) (*redis.Clie
 		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 		return rdb, func() { rdb.Close(); m.Close() }, nil
 	}
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	var rdb redis.UniversalClient
+	switch {
+	case cfg.Cluster != nil:
+		rdb = redis.NewClusterClient(cfg.Cluster)
+	case cfg.Failover != nil:
+		rdb = redis.NewFailoverClient(cfg.Failover)
+	default:
+		rdb = redis.NewClient(cfg.Single)
 	}
-	rdb := redis.NewClient(o)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		return nil, nil, fmt.Errorf("REDIS_URL: cannot reach %s: %w", o.Addr, err)
+		return nil, nil, fmt.Errorf("REDIS_URL: cannot reach %s (%s): %w", strings.Join(cfg.Addrs(), ", "), cfg.Mode, err)
 	}
 	return rdb, func() { rdb.Close() }, nil
 }

@@ -1,6 +1,6 @@
 // Package config reads the operator's environment, once, into a typed Config and
-// validates it. A bad value is reported as one line naming the variable and what is
-// wrong with it, and the bot does not start.
+// validates it. Every bad value is reported, all at once, as one line naming the
+// variable and what is wrong with it, and the bot does not start.
 package config
 
 import (
@@ -9,12 +9,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
@@ -25,15 +27,22 @@ type Config struct {
 
 	// HTTPAddr is where /interactions, /healthz, /readyz and /metrics are served.
 	HTTPAddr string
+	// MetricsAddr, when set, is where /metrics is served instead of HTTPAddr.
+	MetricsAddr string
 	// PublicURL is the bot's external base URL, used to build OAuth redirects.
 	PublicURL *url.URL
-	// RedisURL is empty when the bot should run on an embedded in-memory store.
-	RedisURL string
+	// Redis is how the bot reaches Redis; its URL is empty when the bot should run
+	// on an embedded in-memory store.
+	Redis Redis
+	// CDNHosts are the only hosts evidence files are downloaded from.
+	CDNHosts []string
 
 	// RallyHere is nil unless RALLYHERE_API_URL, _CLIENT_ID and _CLIENT_SECRET are set.
 	RallyHere *RallyHere
 	// Bungie is nil unless BUNGIE_API_KEY is set.
 	Bungie *Bungie
+	// Webhook is nil unless WEBHOOK_URL is set.
+	Webhook *Webhook
 
 	ReportLimit       Rate
 	ReportLimitMax    Rate
@@ -58,6 +67,53 @@ type Discord struct {
 	GuildID    string
 	ShardID    int
 	ShardCount int
+}
+
+// Redis topologies (REDIS_MODE).
+const (
+	RedisSingle   = "single"
+	RedisCluster  = "cluster"
+	RedisSentinel = "sentinel"
+)
+
+// Redis is the Redis deployment the bot stores everything in. The URL is read by
+// go-redis's own parser for the mode, so exactly one of Single, Cluster and Failover
+// is set when URL is.
+type Redis struct {
+	// URL is REDIS_URL as given (it may hold a password: never log it).
+	URL  string
+	Mode string
+	// Single, Cluster and Failover are the parsed URL: ParseURL, ParseClusterURL or
+	// ParseFailoverURL.
+	Single   *redis.Options
+	Cluster  *redis.ClusterOptions
+	Failover *redis.FailoverOptions
+	// WaitReplicas is how many replicas must confirm a stored report (WAIT) before
+	// the reporter is told it is stored.
+	WaitReplicas int
+}
+
+// Addrs are the addresses in the URL, for log lines (never the URL: it may hold a
+// password).
+func (r Redis) Addrs() []string {
+	switch {
+	case r.Single != nil:
+		return []string{r.Single.Addr}
+	case r.Cluster != nil:
+		return r.Cluster.Addrs
+	case r.Failover != nil:
+		return r.Failover.SentinelAddrs
+	}
+	return nil
+}
+
+// Webhook is a studio's own backend that receives each report as a signed request
+// (SPEC §1.3).
+type Webhook struct {
+	URL    string
+	Secret string
+	// GameName is how players see the game in messages.
+	GameName string
 }
 
 // RallyHere is the game backend the bot forwards RallyHere reports to.
@@ -111,7 +167,8 @@ func (r Rate) Within(max Rate) bool {
 	return r.Count <= max.Count && int64(r.Count)*int64(max.Per) <= int64(max.Count)*int64(r.Per)
 }
 
-// Load reads the configuration through getenv (os.Getenv in production).
+// Load reads the configuration through getenv (os.Getenv in production). A bad
+// configuration returns *Errors, with one line per bad or missing variable.
 func Load(getenv func(string) string) (Config, error) {
 	e := env{getenv: getenv}
 	c := Config{
@@ -125,11 +182,14 @@ func Load(getenv func(string) string) (Config, error) {
 			ShardID:       e.integer("DISCORD_SHARD_ID", 0, 0),
 			ShardCount:    e.integer("DISCORD_SHARD_COUNT", 1, 1),
 		},
-		HTTPAddr:          e.str("HTTP_ADDR", ":8080"),
+		HTTPAddr:          e.addr("HTTP_ADDR", ":8080"),
+		MetricsAddr:       e.addr("METRICS_ADDR", ""),
 		PublicURL:         e.optionalURL("PUBLIC_URL"),
-		RedisURL:          e.redisURL("REDIS_URL"),
+		Redis:             e.redis(),
+		CDNHosts:          e.hosts("DISCORD_CDN_HOSTS", "cdn.discordapp.com,media.discordapp.net"),
 		RallyHere:         e.rallyHere(),
 		Bungie:            e.bungie(),
+		Webhook:           e.webhook(),
 		ReportLimit:       e.rate("REPORT_LIMIT", "3/10m"),
 		ReportLimitMax:    e.rate("REPORT_LIMIT_MAX", "10/10m"),
 		ReportLimitGlobal: e.rate("REPORT_LIMIT_GLOBAL", "20/24h"),
@@ -137,32 +197,77 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:          e.logLevel("LOG_LEVEL"),
 		LogFormat:         e.oneOf("LOG_FORMAT", "json", "json", "console"),
 	}
-	if e.err != nil {
-		return Config{}, e.err
+	// Rules between variables, checked only when each variable read well.
+	if !e.failed("DISCORD_SHARD_ID") && !e.failed("DISCORD_SHARD_COUNT") && c.Discord.ShardID >= c.Discord.ShardCount {
+		e.fail("DISCORD_SHARD_ID", "%d is not below DISCORD_SHARD_COUNT %d", c.Discord.ShardID, c.Discord.ShardCount)
 	}
-	switch {
-	case c.Discord.ShardID >= c.Discord.ShardCount:
-		return Config{}, fmt.Errorf("DISCORD_SHARD_ID: %d is not below DISCORD_SHARD_COUNT %d", c.Discord.ShardID, c.Discord.ShardCount)
-	case !c.Discord.Gateway && c.Discord.PublicKey == nil:
-		return Config{}, errors.New("DISCORD_PUBLIC_KEY: required when DISCORD_GATEWAY=false, or the bot receives no interactions")
-	case !c.ReportLimit.Within(c.ReportLimitMax):
-		return Config{}, fmt.Errorf("REPORT_LIMIT: %s is looser than REPORT_LIMIT_MAX %s", c.ReportLimit, c.ReportLimitMax)
-	case c.Bungie != nil && c.Bungie.Mode == ModeAPI && c.PublicURL == nil:
-		return Config{}, errors.New("PUBLIC_URL: required when BUNGIE_REPORT_MODE=api, for the OAuth redirect")
+	if !e.failed("DISCORD_GATEWAY") && !e.failed("DISCORD_PUBLIC_KEY") && !c.Discord.Gateway && c.Discord.PublicKey == nil {
+		e.fail("DISCORD_PUBLIC_KEY", "required when DISCORD_GATEWAY=false, or the bot receives no interactions")
+	}
+	if !e.failed("REPORT_LIMIT") && !e.failed("REPORT_LIMIT_MAX") && !c.ReportLimit.Within(c.ReportLimitMax) {
+		e.fail("REPORT_LIMIT", "%s is looser than REPORT_LIMIT_MAX %s", c.ReportLimit, c.ReportLimitMax)
+	}
+	if c.Bungie != nil && c.Bungie.Mode == ModeAPI && c.PublicURL == nil && !e.failed("PUBLIC_URL") {
+		e.fail("PUBLIC_URL", "required when BUNGIE_REPORT_MODE=api, for the OAuth redirect")
+	}
+	if c.Webhook != nil && c.RallyHere != nil {
+		e.fail("WEBHOOK_URL", "set together with RALLYHERE_API_URL: both take the player-name reports, so set one or the other")
+	}
+	if c.Redis.WaitReplicas > 0 && c.Redis.URL == "" {
+		e.fail("REDIS_WAIT_REPLICAS", "needs REDIS_URL: the embedded store has no replicas")
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr {
+		e.fail("METRICS_ADDR", "is HTTP_ADDR; give it an address of its own (or leave it empty to serve /metrics on HTTP_ADDR)")
+	}
+	if len(e.errs) > 0 {
+		return Config{}, e.errs
 	}
 	return c, nil
 }
 
-// env collects the first error while reading variables, so Load reads like a table.
-type env struct {
-	getenv func(string) string
-	err    error
+// Errors are the problems of a configuration, one per bad or missing variable, in
+// the order the variables are read.
+type Errors []VarError
+
+// VarError is what is wrong with one variable.
+type VarError struct {
+	Name    string
+	Problem string
 }
 
-func (e *env) fail(name, format string, args ...any) {
-	if e.err == nil {
-		e.err = fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+func (e VarError) Error() string { return e.Name + ": " + e.Problem }
+
+// Error is every problem, one line each.
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, v := range e {
+		lines[i] = v.Error()
 	}
+	return strings.Join(lines, "\n")
+}
+
+// env collects every error while reading variables, so Load reads like a table and
+// an operator sees all that is wrong at once.
+type env struct {
+	getenv func(string) string
+	errs   Errors
+}
+
+// fail records what is wrong with variable name; a variable is reported once.
+func (e *env) fail(name, format string, args ...any) {
+	if !e.failed(name) {
+		e.errs = append(e.errs, VarError{Name: name, Problem: fmt.Sprintf(format, args...)})
+	}
+}
+
+// failed reports whether variable name was found bad.
+func (e *env) failed(name string) bool {
+	for _, v := range e.errs {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *env) get(name string) string { return strings.TrimSpace(e.getenv(name)) }
@@ -278,17 +383,73 @@ func (e *env) optionalURL(name string) *url.URL {
 	return e.parseURL(name, v)
 }
 
-func (e *env) redisURL(name string) string {
-	v := e.get(name)
+// redis reads REDIS_URL with go-redis's parser for REDIS_MODE.
+func (e *env) redis() Redis {
+	r := Redis{
+		URL:          e.get("REDIS_URL"),
+		Mode:         e.oneOf("REDIS_MODE", RedisSingle, RedisSingle, RedisCluster, RedisSentinel),
+		WaitReplicas: e.integer("REDIS_WAIT_REPLICAS", 0, 0),
+	}
+	if r.URL == "" {
+		if e.get("REDIS_MODE") != "" && r.Mode != RedisSingle {
+			e.fail("REDIS_URL", "required with REDIS_MODE=%s", r.Mode)
+		}
+		return r
+	}
+	var err error
+	switch r.Mode {
+	case RedisCluster:
+		r.Cluster, err = redis.ParseClusterURL(r.URL)
+	case RedisSentinel:
+		r.Failover, err = redis.ParseFailoverURL(r.URL)
+		if err == nil && r.Failover.MasterName == "" {
+			err = fmt.Errorf("no master_name (redis://sentinel:26379?master_name=mymaster&addr=other-sentinel:26379)")
+		}
+	default:
+		r.Single, err = redis.ParseURL(r.URL)
+	}
+	if err != nil {
+		// url.Parse's errors quote the whole URL, password and all: keep only what
+		// is wrong. go-redis's own messages name the part, never the password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		e.fail("REDIS_URL", "not a %s URL: %s", r.Mode, strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	return r
+}
+
+// addr reads a listen address, host:port (the host may be empty).
+func (e *env) addr(name, def string) string {
+	v := e.str(name, def)
 	if v == "" {
 		return ""
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		e.fail(name, "not a redis:// or rediss:// URL")
-		return ""
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		e.fail(name, "%q is not a listen address like :8080 or 127.0.0.1:9090", v)
 	}
 	return v
+}
+
+// hosts reads a comma-separated list of host names (or host:port).
+func (e *env) hosts(name, def string) []string {
+	var out []string
+	for _, h := range strings.Split(e.str(name, def), ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/@?# ") {
+			e.fail(name, "%q is not a host name", h)
+			return nil
+		}
+		out = append(out, h)
+	}
+	if len(out) == 0 {
+		e.fail(name, "empty: give at least one host, e.g. cdn.discordapp.com")
+	}
+	return out
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -326,6 +487,41 @@ func (e *env) rallyHere() *RallyHere {
 		ClientSecret:         e.get(names[2]),
 		FallbackSourcePlayer: strings.ToLower(fallback),
 	}
+}
+
+func (e *env) webhook() *Webhook {
+	raw, secret := e.get("WEBHOOK_URL"), e.get("WEBHOOK_SECRET")
+	name := e.str("WEBHOOK_GAME_NAME", "the game")
+	if raw == "" {
+		if secret != "" {
+			e.fail("WEBHOOK_URL", "required when WEBHOOK_SECRET is set")
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
+		e.fail("WEBHOOK_URL", "not an absolute https URL without credentials (http only to localhost)")
+		return nil
+	}
+	switch {
+	case secret == "":
+		e.fail("WEBHOOK_SECRET", "required with WEBHOOK_URL (a long random string: openssl rand -hex 32)")
+	case len(secret) < 16:
+		e.fail("WEBHOOK_SECRET", "shorter than 16 characters; use a long random string (openssl rand -hex 32)")
+	}
+	if len([]rune(name)) > 40 {
+		e.fail("WEBHOOK_GAME_NAME", "longer than 40 characters")
+	}
+	return &Webhook{URL: u.String(), Secret: secret, GameName: name}
+}
+
+// loopback reports whether host is this machine: plain http is only for tests.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (e *env) bungie() *Bungie {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +38,11 @@ func TestLoadDefaults(t *testing.T) {
 		{"api url", c.Discord.APIURL, "https://discord.com/api/v10"},
 		{"shards", [2]int{c.Discord.ShardID, c.Discord.ShardCount}, [2]int{0, 1}},
 		{"http addr", c.HTTPAddr, ":8080"},
-		{"redis", c.RedisURL, ""},
+		{"redis", c.Redis.URL, ""},
+		{"redis mode", c.Redis.Mode, "single"},
+		{"metrics addr", c.MetricsAddr, ""},
+		{"cdn hosts", strings.Join(c.CDNHosts, ","), "cdn.discordapp.com,media.discordapp.net"},
+		{"webhook off", c.Webhook == nil, true},
 		{"rallyhere off", c.RallyHere == nil, true},
 		{"limit", c.ReportLimit, Rate{3, 10 * time.Minute}},
 		{"limit max", c.ReportLimitMax, Rate{10, 10 * time.Minute}},
@@ -143,10 +149,136 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("got %q, want it to start with %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("error %q spans lines; the operator gets one line", err)
+			// One line per variable, each naming it.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !varLineRE.MatchString(line) {
+					t.Fatalf("line %q does not start with the variable it is about", line)
+				}
 			}
 		})
+	}
+}
+
+var varLineRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]+: \S`)
+
+// TestLoadReportsEveryError: an operator fixing a configuration sees everything that
+// is wrong at once, one line per variable, in the order of .env.example.
+func TestLoadReportsEveryError(t *testing.T) {
+	_, err := Load(getenv(map[string]string{
+		"DISCORD_APPLICATION_ID": "abc",
+		"DISCORD_GATEWAY":        "maybe",
+		"REDIS_MODE":             "sharded",
+		"REPORT_LIMIT":           "lots",
+		"LOG_FORMAT":             "xml",
+	}))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v (%T), want config.Errors", err, err)
+	}
+	var names []string
+	for _, e := range errs {
+		names = append(names, e.Name)
+	}
+	want := "DISCORD_TOKEN DISCORD_APPLICATION_ID DISCORD_GATEWAY REDIS_MODE REPORT_LIMIT LOG_FORMAT"
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("variables reported: %s\nwant: %s\n%v", got, want, err)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != len(errs) {
+		t.Fatalf("%d lines for %d problems:\n%v", n, len(errs), err)
+	}
+}
+
+func TestLoadRedis(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(Redis) bool
+	}{
+		{"single", map[string]string{"REDIS_URL": "redis://:pw@db:6380/2"},
+			func(r Redis) bool { return r.Single != nil && r.Single.Addr == "db:6380" && r.Single.DB == 2 && r.Single.Password == "pw" }},
+		{"cluster", map[string]string{"REDIS_MODE": "cluster", "REDIS_URL": "redis://h1:7000?addr=h2:7001&addr=h3:7002"},
+			func(r Redis) bool { return r.Cluster != nil && strings.Join(r.Cluster.Addrs, ",") == "h1:7000,h2:7001,h3:7002" }},
+		{"sentinel", map[string]string{"REDIS_MODE": "sentinel", "REDIS_URL": "redis://s1:26379?master_name=m&addr=s2:26379", "REDIS_WAIT_REPLICAS": "1"},
+			func(r Redis) bool {
+				return r.Failover != nil && r.Failover.MasterName == "m" && strings.Join(r.Addrs(), ",") == "s1:26379,s2:26379" && r.WaitReplicas == 1
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(getenv(base(tt.env)))
+			if err != nil || !tt.check(c.Redis) {
+				t.Fatalf("%+v, %v", c.Redis, err)
+			}
+		})
+	}
+	bad := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"not a url", map[string]string{"REDIS_URL": "localhost:6379"}, "REDIS_URL: not a single URL"},
+		{"unknown mode", map[string]string{"REDIS_MODE": "sharded", "REDIS_URL": "redis://h:1"}, "REDIS_MODE:"},
+		{"sentinel without master", map[string]string{"REDIS_MODE": "sentinel", "REDIS_URL": "redis://s1:26379"}, "REDIS_URL: not a sentinel URL: no master_name"},
+		{"cluster option unknown", map[string]string{"REDIS_MODE": "cluster", "REDIS_URL": "redis://h1:7000?shards=3"}, "REDIS_URL: not a cluster URL"},
+		{"mode without url", map[string]string{"REDIS_MODE": "cluster"}, "REDIS_URL: required with REDIS_MODE=cluster"},
+		{"wait without url", map[string]string{"REDIS_WAIT_REPLICAS": "1"}, "REDIS_WAIT_REPLICAS: needs REDIS_URL"},
+		{"negative wait", map[string]string{"REDIS_URL": "redis://h:1", "REDIS_WAIT_REPLICAS": "-1"}, "REDIS_WAIT_REPLICAS:"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(getenv(base(tt.env)))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("a bad URL's password is not echoed", func(t *testing.T) {
+		_, err := Load(getenv(base(map[string]string{"REDIS_URL": "redis://user:hunter2-secret@h:port/0"})))
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestLoadWebhookMetricsAndCDN(t *testing.T) {
+	c, err := Load(getenv(base(map[string]string{
+		"WEBHOOK_URL": "https://reports.studio.example/reportbot", "WEBHOOK_SECRET": "0123456789abcdef0123",
+		"METRICS_ADDR": "127.0.0.1:9090", "DISCORD_CDN_HOSTS": " CDN.discordapp.com , 127.0.0.1:4000 ",
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Webhook == nil || c.Webhook.GameName != "the game" || c.Webhook.URL != "https://reports.studio.example/reportbot" ||
+		c.MetricsAddr != "127.0.0.1:9090" || strings.Join(c.CDNHosts, ",") != "cdn.discordapp.com,127.0.0.1:4000" {
+		t.Fatalf("%+v %+v", c.Webhook, c)
+	}
+	bad := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"webhook without secret", map[string]string{"WEBHOOK_URL": "https://x.example/hook"}, "WEBHOOK_SECRET: required"},
+		{"short secret", map[string]string{"WEBHOOK_URL": "https://x.example/hook", "WEBHOOK_SECRET": "short"}, "WEBHOOK_SECRET: shorter"},
+		{"secret without webhook", map[string]string{"WEBHOOK_SECRET": "0123456789abcdef0123"}, "WEBHOOK_URL: required"},
+		{"plain http elsewhere", map[string]string{"WEBHOOK_URL": "http://x.example/hook", "WEBHOOK_SECRET": "0123456789abcdef0123"}, "WEBHOOK_URL:"},
+		{"webhook and rallyhere", map[string]string{"WEBHOOK_URL": "https://x.example/hook", "WEBHOOK_SECRET": "0123456789abcdef0123",
+			"RALLYHERE_API_URL": "https://rh.example", "RALLYHERE_CLIENT_ID": "a", "RALLYHERE_CLIENT_SECRET": "b"}, "WEBHOOK_URL: set together with RALLYHERE_API_URL"},
+		{"bad metrics addr", map[string]string{"METRICS_ADDR": "9090"}, "METRICS_ADDR:"},
+		{"metrics on http addr", map[string]string{"METRICS_ADDR": ":8080"}, "METRICS_ADDR: is HTTP_ADDR"},
+		{"empty cdn hosts", map[string]string{"DISCORD_CDN_HOSTS": " , "}, "DISCORD_CDN_HOSTS: empty"},
+		{"cdn url not host", map[string]string{"DISCORD_CDN_HOSTS": "https://cdn.discordapp.com/"}, "DISCORD_CDN_HOSTS:"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(getenv(base(tt.env)))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	local, err := Load(getenv(base(map[string]string{"WEBHOOK_URL": "http://127.0.0.1:4000/hook", "WEBHOOK_SECRET": "0123456789abcdef0123"})))
+	if err != nil || local.Webhook == nil {
+		t.Fatalf("plain http to loopback (tests): %v", err)
 	}
 }
 
