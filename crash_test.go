@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reportbot/reportbot/reporting/rallyhere/rallyheretest"
 )
@@ -173,8 +174,20 @@ func (e *env) waitArrived(t *testing.T, n int, within time.Duration, logs ...*lo
 // undelivered lists the records in Redis that are not delivered.
 func (e *env) undelivered(t *testing.T) string {
 	ctx := context.Background()
-	rdb := e.redis.Client(t)
-	keys, err := rdb.Keys(ctx, "rb:{R-*}:report").Result()
+	rdb := e.redis.UniversalClient(t)
+	var keys []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		ks, err := c.Keys(ctx, "rb:{R-*}:report").Result()
+		keys = append(keys, ks...)
+		return err
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { mu.Lock(); defer mu.Unlock(); return scan(ctx, c) })
+	} else {
+		err = scan(ctx, rdb.(*redis.Client))
+	}
 	if err != nil {
 		return err.Error()
 	}
@@ -186,8 +199,8 @@ func (e *env) undelivered(t *testing.T) string {
 				h["next_attempt_at"], h["fault"], h["last_error"])
 		}
 	}
-	pend, _ := rdb.XPending(ctx, "rb:{queue}:stream", "delivery").Result()
-	retries, _ := rdb.ZRangeWithScores(ctx, "rb:{queue}:retry", 0, -1).Result()
+	pend, _ := rdb.XPending(ctx, "rb:{queue:rallyhere}:stream", "delivery").Result()
+	retries, _ := rdb.ZRangeWithScores(ctx, "rb:{queue:rallyhere}:retry", 0, -1).Result()
 	fmt.Fprintf(&b, "pending entries: %+v; scheduled retries: %v", pend, retries)
 	return b.String()
 }

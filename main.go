@@ -27,6 +27,7 @@ import (
 	"github.com/reportbot/reportbot/reporting"
 	"github.com/reportbot/reportbot/reporting/bungie"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
+	"github.com/reportbot/reportbot/reporting/redishealth"
 )
 
 func main() {
@@ -47,19 +48,23 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := newLogger(cfg, stdout)
 	discordgo.Logger = bot.DiscordgoLogger(log)
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	rdb, closeStore, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	health := redishealth.New(rdb, log, redishealth.Options{Registerer: reg})
+	// go-redis's only way to take a logger is this package variable; its lines then
+	// come out as JSON events like every other.
+	redis.SetLogger(health.Logger())
 
 	opts := reporting.Options{
 		DefaultLimit: cfg.ReportLimit, MaxLimit: cfg.ReportLimitMax, GlobalLimit: cfg.ReportLimitGlobal,
-		Retention: cfg.Retention,
-		Logger:    log, Registerer: reg,
+		Retention: cfg.Retention, WaitReplicas: cfg.Redis.WaitReplicas, Health: health,
+		Logger: log, Registerer: reg,
 	}
 	if rh := cfg.RallyHere; rh != nil {
 		opts.RallyHere = rallyhere.New(rh.APIURL, rh.ClientID, rh.ClientSecret,
@@ -87,7 +92,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, nil)
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log), reporting.PipelineOptions{Logger: log})
-	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Logger: log, Registerer: reg})
+	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,
 		Router: router, REST: rest, Store: rdb,
@@ -99,6 +104,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
 	g.Go(func() error { return pipeline.Run(gctx) })
+	g.Go(func() error { health.Run(gctx); return nil })
 	return g.Wait()
 }
 
@@ -125,7 +131,15 @@ func openRedis(ctx context.Context, cfg config.Redis, log zerolog.Logger) (redis
 	var rdb redis.UniversalClient
 	switch {
 	case cfg.Cluster != nil:
-		rdb = redis.NewClusterClient(cfg.Cluster)
+		o := *cfg.Cluster
+		if o.ClusterStateReloadInterval == 0 {
+			// go-redis reloads the slot map on a MOVED reply, but after a failover the
+			// dead master's slots answer nothing at all, so by default (60 s) nothing
+			// of those slots is served for most of a minute. A reload is one CLUSTER
+			// SLOTS a second, and the next call after a failover finds the new master.
+			o.ClusterStateReloadInterval = time.Second
+		}
+		rdb = redis.NewClusterClient(&o)
 	case cfg.Failover != nil:
 		rdb = redis.NewFailoverClient(cfg.Failover)
 	default:

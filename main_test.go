@@ -73,8 +73,10 @@ type env struct {
 	discord *discordtest.Server
 	rh      *rallyheretest.Server
 	signer  *discordtest.Signer
-	redis   *redistest.Server
-	vars    map[string]string
+	// redis is a single node, or a Redis Cluster when the run asks for one
+	// (REPORTBOT_TEST_REDIS=cluster, which `make test` sets for a second pass).
+	redis redistest.Redis
+	vars  map[string]string
 }
 
 func newEnv(t *testing.T) *env {
@@ -85,7 +87,7 @@ func newEnv(t *testing.T) *env {
 		discord: discordtest.New(t, discordtest.Options{AnswerLag: 50 * time.Millisecond}),
 		rh:      rallyheretest.New(t),
 		signer:  discordtest.NewSigner(),
-		redis:   redistest.Start(t),
+		redis:   redistest.New(t),
 	}
 	e.vars = map[string]string{
 		"DISCORD_TOKEN":           e.discord.BotToken,
@@ -95,6 +97,7 @@ func newEnv(t *testing.T) *env {
 		"DISCORD_API_URL":         e.discord.URL,
 		"HTTP_ADDR":               "127.0.0.1:0",
 		"REDIS_URL":               e.redis.URL(),
+		"REDIS_MODE":              e.redis.Mode(),
 		"RALLYHERE_API_URL":       e.rh.URL,
 		"RALLYHERE_CLIENT_ID":     e.rh.ClientID,
 		"RALLYHERE_CLIENT_SECRET": e.rh.ClientSecret,
@@ -423,6 +426,7 @@ func TestGatewayTransport(t *testing.T) {
 func TestEmbeddedStore(t *testing.T) {
 	e := newEnv(t)
 	delete(e.vars, "REDIS_URL")
+	delete(e.vars, "REDIS_MODE")
 	p := e.rh.AddPlayer("alice")
 	e.rh.AddPlayer("bob")
 	e.rh.LinkDiscord(reporter.ID, p)

@@ -42,6 +42,9 @@ const (
 // Handler answers interactions.
 type Handler interface {
 	Handle(ctx context.Context, i *discordgo.Interaction) commands.Response
+	// Unavailable answers an interaction the bot could not check for a replay
+	// because Redis failed with err.
+	Unavailable(i *discordgo.Interaction, err error) commands.Response
 }
 
 // Store is what the bot needs of Redis: readiness and replay protection.

@@ -46,7 +46,7 @@ func (b *Bot) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := b.store.Ping(ctx).Err(); err != nil {
-		b.log.Warn().Err(err).Msg("not ready: redis unreachable")
+		b.log.Debug().Err(err).Msg("not ready: redis unreachable")
 		http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
 		return
 	}
@@ -85,8 +85,10 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	fresh, err := b.store.SetNX(ctx, seenKey(i.ID), 1, seenFor).Result()
 	if err != nil {
-		b.log.Error().Err(err).Str("interaction_id", i.ID).Msg("checking for a replay")
-		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		// Never a 5xx (Discord would show "This interaction failed"): the person is
+		// told reports are paused, and nothing is done.
+		writeJSON(w, callbackBody(withNoMentions(b.router.Unavailable(&i, err).Reply)))
+		b.metrics.observe("http", received)
 		return
 	}
 	if !fresh {

@@ -150,7 +150,7 @@ type harness struct {
 	// fallback is the operator's fallback source player, when asked for.
 	fallback string
 	global   config.Rate
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 }
 
 // linkBungie links the Discord user to the Bungie.net account u, through the whole
@@ -185,7 +185,7 @@ func (h *harness) linkBungie(discordID string, u *bungietest.User) {
 }
 
 // rdbClient is the harness's Redis, for tests that adjust what is stored.
-func (h *harness) rdbClient() *redis.Client { return h.rdb }
+func (h *harness) rdbClient() redis.UniversalClient { return h.rdb }
 
 type harnessOptions struct {
 	noRallyHere bool
@@ -198,7 +198,7 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	rdb := redistest.Start(t).Client(t)
+	rdb := redistest.New(t).UniversalClient(t)
 	h := &harness{t: t, discord: newRecorder(), rdb: rdb}
 	if o.limit.Count == 0 {
 		o.limit = config.Rate{Count: 3, Per: 10 * time.Minute}

@@ -462,3 +462,15 @@ func NewRef() string {
 	_, _ = rand.Read(b[:])
 	return refEncoding.EncodeToString(b[:])
 }
+
+// msgPaused answers anything that needs Redis while it cannot be reached: nothing
+// was stored or spent, and the ref is the outage's.
+func msgPaused(ref string) string {
+	return fmt.Sprintf("⏸️ Reports are paused for a moment: the bot can't reach its database. Nothing was saved; try again in a minute (ref `%s`).", ref)
+}
+
+// msgStoredUnconfirmed answers a report stored on the database's primary whose copy on
+// a replica was not confirmed in time (REDIS_WAIT_REPLICAS).
+func msgStoredUnconfirmed(id string) string {
+	return fmt.Sprintf("📨 Your report is saved (reference `%s`) and will be sent as usual, but its backup copy couldn't be confirmed, so a database failure right now could lose it. If `/reports mine` doesn't show it in a few minutes, please report again.", id)
+}

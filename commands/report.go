@@ -254,6 +254,12 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 	switch {
 	case errors.As(err, &le):
 		return reply(msgLimited(le.Decision, c.now()))
+	case errors.Is(err, reporting.ErrNotReplicated):
+		// Stored on the primary, which delivers it as usual; but a copy on a replica
+		// was not confirmed in time, so the reporter is told honestly. The pipeline
+		// edits this answer with the outcome like any other.
+		c.log.Warn().Err(err).Msg("report filed without a confirmed replica")
+		return reply(msgStoredUnconfirmed(d.ID))
 	case err != nil:
 		return reply(c.fail(err, "filing the report"))
 	}

@@ -281,7 +281,7 @@ func TestReportChoiceLapses(t *testing.T) {
 	if err := h.rdbClient().HSet(context.Background(), "rb:{"+id+"}:report", "next_attempt_at", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.pipeline.Enqueue(context.Background(), id); err != nil {
+	if err := h.pipeline.Enqueue(context.Background(), reporting.RallyHere, id); err != nil {
 		t.Fatal(err)
 	}
 	h.outcome(i, Response{}, "Several RallyHere players are named")

@@ -215,7 +215,7 @@ func (c *call) modButton(ctx context.Context, id CustomID) Response {
 		if err := c.svc.Reports.MarkModLogShown(ctx, r); err != nil {
 			c.log.Warn().Err(err).Msg("recording the mod-log post")
 		}
-		if err := c.queue.Enqueue(ctx, reportID); err != nil {
+		if err := c.queue.Enqueue(ctx, r.Game, reportID); err != nil {
 			c.log.Error().Err(err).Msg("queueing the reporter's notice")
 		}
 	}

@@ -40,10 +40,16 @@ type Discord interface {
 	SendDM(ctx context.Context, userID string, m *discordgo.MessageSend) error
 }
 
-// Queue is what commands needs of the delivery pipeline: to have a report brought up
-// to date after a moderator changed it.
+// Queue is what commands needs of the delivery pipeline: to have a report of a game
+// brought up to date after a moderator changed it.
 type Queue interface {
-	Enqueue(ctx context.Context, reportID string) error
+	Enqueue(ctx context.Context, g reporting.Game, reportID string) error
+}
+
+// Health is what commands needs of the monitor of Redis: whether a failure is an
+// outage, and the outage's ref (reporting/redishealth.Monitor).
+type Health interface {
+	Failed(err error) (ref string, outage bool)
 }
 
 // Router dispatches interactions to handlers.
@@ -51,6 +57,7 @@ type Router struct {
 	svc     *reporting.Service
 	discord Discord
 	queue   Queue
+	health  Health
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *prometheus.CounterVec
@@ -59,7 +66,10 @@ type Router struct {
 // Options configure a Router.
 type Options struct {
 	// Queue is the delivery pipeline, told of moderators' changes.
-	Queue      Queue
+	Queue Queue
+	// Health tells an outage of Redis from other failures (nil: every failure is
+	// answered and logged as a fault of its own).
+	Health     Health
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
 	// Now defaults to time.Now.
@@ -81,7 +91,7 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 		Help: "Interactions handled, by type and name (command, or custom_id kind).",
 	}, []string{"type", "name"})
 	reg.MustRegister(m)
-	return &Router{svc: svc, discord: discord, queue: o.Queue, log: o.Logger, now: now, metrics: m}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m}
 }
 
 // call is one interaction being handled: the interaction, its logger, and the
@@ -198,11 +208,26 @@ func (c *call) withReport(id string) *call {
 	return &cc
 }
 
-// fail logs err with a new ref and returns the message that shows the ref.
+// fail logs err with a new ref and returns the message that shows the ref. A failure
+// that is an outage of Redis gets the outage's ref and a pause notice instead: the
+// outage is logged once, by the monitor, rather than once per interaction.
 func (c *call) fail(err error, what string) string {
+	if c.health != nil {
+		if ref, outage := c.health.Failed(err); outage {
+			c.log.Debug().Err(err).Str("ref", ref).Msg(what)
+			return msgPaused(ref)
+		}
+	}
 	ref := NewRef()
 	c.log.Error().Err(err).Str("ref", ref).Msg(what)
 	return msgInternal(ref)
+}
+
+// Unavailable answers interaction i when the bot could not even check it against
+// Redis (the HTTP transport's replay check failed with err): reports are paused.
+func (r *Router) Unavailable(i *discordgo.Interaction, err error) Response {
+	c := &call{Router: r, i: i, user: invoker(i), log: r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID).Logger()}
+	return reply(c.fail(err, "checking an interaction for a replay"))
 }
 
 // edit replaces the original response's content and components.

@@ -14,11 +14,13 @@ func tokenKey(id string) string              { return keyPrefix + "{" + id + "}:
 func lockKey(id string) string               { return keyPrefix + "{" + id + "}:lock" }
 func interactionKey(id string) string        { return keyPrefix + "{ia:" + id + "}" }
 
-// The delivery queue's keys share the {queue} slot, so one script can move work
-// between them.
+// queueDead is the stream of reports given up after a day of failed attempts, for
+// every game. Each game's delivery queue has keys of its own (queue.go).
+const queueDead = keyPrefix + "{queue}:dead"
+
+// The keys of the single delivery queue of versions before 0.2.0, moved into the
+// per-game queues at start-up (Pipeline.migrate).
 const (
-	queueStream = keyPrefix + "{queue}:stream"
-	queueRetry  = keyPrefix + "{queue}:retry"
-	queueDead   = keyPrefix + "{queue}:dead"
-	queueGroup  = "delivery"
+	legacyQueueStream = keyPrefix + "{queue}:stream"
+	legacyQueueRetry  = keyPrefix + "{queue}:retry"
 )

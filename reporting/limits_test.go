@@ -14,7 +14,7 @@ import (
 
 func newLimiter(t *testing.T) *Limiter {
 	t.Helper()
-	return NewLimiter(redistest.Start(t).Client(t))
+	return NewLimiter(redistest.New(t).UniversalClient(t))
 }
 
 func TestLimiterWindows(t *testing.T) {

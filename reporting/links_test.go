@@ -24,7 +24,7 @@ func newLinks(t *testing.T) (*Links, *bungietest.Server) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	oauth := bungie.OAuth(bg.ClientID, bg.ClientSecret, bg.URL+"/en/OAuth/Authorize", bg.URL+"/Platform", "https://bot.example/oauth/bungie/callback")
-	l, err := NewLinks(redistest.Start(t).Client(t), key, oauth, client, "https://bot.example", zerolog.New(zerolog.NewTestWriter(t)))
+	l, err := NewLinks(redistest.New(t).UniversalClient(t), key, oauth, client, "https://bot.example", zerolog.New(zerolog.NewTestWriter(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,12 @@ type metrics struct {
 	reports   *prometheus.CounterVec
 	decisions *prometheus.CounterVec
 	latency   prometheus.Histogram
+
+	// The queues, sampled every few seconds by the pipeline.
+	pending   *prometheus.GaugeVec
+	scheduled *prometheus.GaugeVec
+	oldest    *prometheus.GaugeVec
+	dead      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -29,7 +35,23 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, 1, 10, 60, 600, 3600, 86400},
 		}),
 	}
-	reg.MustRegister(m.reports, m.decisions, m.latency)
+	m.pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "reportbot_queue_pending",
+		Help: "Reports in a game's delivery queue not yet acknowledged: being delivered, or waiting for a worker.",
+	}, []string{"game"})
+	m.scheduled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "reportbot_queue_scheduled_retries",
+		Help: "Reports of a game waiting for their next delivery attempt.",
+	}, []string{"game"})
+	m.oldest = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "reportbot_queue_oldest_pending_seconds",
+		Help: "Age of the oldest pending entry of a game's delivery queue (0 when none).",
+	}, []string{"game"})
+	m.dead = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "reportbot_queue_dead_letters",
+		Help: "Reports given up after a day of failed attempts and kept in the dead-letter stream.",
+	})
+	reg.MustRegister(m.reports, m.decisions, m.latency, m.pending, m.scheduled, m.oldest, m.dead)
 	return m
 }
 

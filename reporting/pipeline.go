@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,8 +36,10 @@ type Notifier interface {
 type PipelineOptions struct {
 	// Consumer names this instance in the consumer group; default host-pid-random.
 	Consumer string
-	// Workers is how many reports are handled at once (default 8: each waits mostly
-	// on the network, and more would only compete with the answers to Discord).
+	// Workers is how many reports of each game are handled at once (default 8: each
+	// waits mostly on the network, and more would only compete with the answers to
+	// Discord). Each game has workers of its own, so an upstream that hangs holds up
+	// only its own reports.
 	Workers int
 	// ClaimIdle is how long a report may sit unacknowledged with a consumer before
 	// another takes it over (default 30 s). A report taken over while its worker is
@@ -63,10 +66,23 @@ type Pipeline struct {
 	o      PipelineOptions
 	log    zerolog.Logger
 
-	begin, promote, renew, unlock *redis.Script
+	begin, renew, unlock *redis.Script
 
 	settingsMu sync.Mutex
 	settings   map[string]cachedSettings
+
+	// lanes are the games' queues being worked, once Run has started.
+	lanesMu sync.Mutex
+	lanes   []*lane
+}
+
+// lane is one game's queue and how reading it goes, for readiness.
+type lane struct {
+	q *queue
+	// lastRead is when the queue was last read without error (unix ns), lastErr
+	// the error of the last failed read.
+	lastRead atomic.Int64
+	lastErr  atomic.Pointer[error]
 }
 
 type cachedSettings struct {
@@ -97,30 +113,11 @@ func NewPipeline(svc *Service, n Notifier, o PipelineOptions) *Pipeline {
 		svc: svc, notify: n, o: o,
 		log:      o.Logger.With().Str("consumer", o.Consumer).Logger(),
 		begin:    redis.NewScript(beginLua),
-		promote:  redis.NewScript(promoteLua),
 		renew:    redis.NewScript(renewLua),
 		unlock:   redis.NewScript(unlockLua),
 		settings: map[string]cachedSettings{},
 	}
 }
-
-// rescheduleLua acknowledges a stream entry and schedules its report for later, in one
-// step: a crash between the two would otherwise lose the retry.
-// KEYS stream, retry set; ARGV group, entry id, due (ms), report id.
-const rescheduleLua = `
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-return 1`
-
-// promoteLua moves reports whose retry is due back into the stream.
-// KEYS retry set, stream; ARGV now (ms), how many at most.
-const promoteLua = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('XADD', KEYS[2], '*', 'id', id)
-end
-return #due`
 
 // A report is handled under a lock, so that two workers never deliver it at once. The
 // lock is short and renewed while the work goes on: one left by a crashed worker
@@ -162,28 +159,73 @@ const unlockLua = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
-// Enqueue asks the pipeline to bring report id up to date (after a moderator's
-// change, say).
-func (p *Pipeline) Enqueue(ctx context.Context, id string) error {
-	err := p.svc.rdb.XAdd(ctx, &redis.XAddArgs{Stream: queueStream, Values: []string{"id", id}}).Err()
-	if err != nil {
-		return fmt.Errorf("queueing report %s: %w", id, err)
+// Enqueue asks the pipeline to bring report id of game g up to date (after a
+// moderator's change, say).
+func (p *Pipeline) Enqueue(ctx context.Context, g Game, id string) error {
+	q, ok := p.svc.queues[g]
+	if !ok {
+		return fmt.Errorf("queueing report %s: %w: %s", id, ErrGameOff, g)
 	}
+	return q.add(ctx, nil, id)
+}
+
+// Run works until ctx ends, then finishes the reports in hand and returns. Each
+// configured game's queue is worked on its own: its reader, its reclaimer, its
+// retries and its workers.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var lanes []*lane
+	for _, g := range Games() {
+		if q, ok := p.svc.queues[g]; ok {
+			lanes = append(lanes, &lane{q: q})
+		}
+	}
+	for _, l := range lanes {
+		err := l.q.ensureGroup(ctx)
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := p.migrate(ctx); err != nil {
+		p.log.Warn().Err(err).Msg("moving reports of the old single queue; trying again at the next start")
+	}
+	p.lanesMu.Lock()
+	p.lanes = lanes
+	p.lanesMu.Unlock()
+	p.log.Info().Int("workers", p.o.Workers).Int("games", len(lanes)).Msg("delivery pipeline running")
+
+	var all sync.WaitGroup
+	all.Add(1)
+	go func() {
+		defer all.Done()
+		t := time.NewTicker(statsEvery)
+		defer t.Stop()
+		for ctx.Err() == nil {
+			if n, err := p.svc.rdb.XLen(ctx, queueDead).Result(); err == nil {
+				p.svc.metrics.dead.Set(float64(n))
+			}
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}()
+	for _, l := range lanes {
+		all.Add(1)
+		go func() {
+			defer all.Done()
+			p.work(ctx, l)
+		}()
+	}
+	all.Wait()
+	p.log.Info().Msg("delivery pipeline stopped")
 	return nil
 }
 
-// Run works until ctx ends, then finishes the reports in hand and returns.
-func (p *Pipeline) Run(ctx context.Context) error {
-	rdb := p.svc.rdb
-	err := rdb.XGroupCreateMkStream(ctx, queueStream, queueGroup, "0").Err()
-	if ctx.Err() != nil {
-		return nil // stopped before it started
-	}
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("creating the delivery group: %w", err)
-	}
-	p.log.Info().Int("workers", p.o.Workers).Msg("delivery pipeline running")
-
+// work runs one game's lane until ctx ends, then finishes its reports in hand.
+func (p *Pipeline) work(ctx context.Context, l *lane) {
 	jobs := make(chan redis.XMessage, p.o.Workers)
 	var workers sync.WaitGroup
 	for range p.o.Workers {
@@ -192,11 +234,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			defer workers.Done()
 			for m := range jobs {
 				// A report in hand is finished even while shutting down.
-				p.handle(context.WithoutCancel(ctx), m)
+				p.handle(context.WithoutCancel(ctx), l.q, m)
 			}
 		}()
 	}
-
 	var feeders sync.WaitGroup
 	loop := func(every time.Duration, f func(context.Context)) {
 		feeders.Add(1)
@@ -217,60 +258,118 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	feeders.Add(1)
 	go func() {
 		defer feeders.Done()
-		p.read(ctx, jobs)
+		p.read(ctx, l, jobs)
 	}()
-	loop(p.o.ClaimIdle/3, func(ctx context.Context) { p.reclaim(ctx, jobs) })
-	loop(250*time.Millisecond, p.promoteDue)
-	loop(30*time.Second, p.trim)
-
+	loop(p.o.ClaimIdle/3, func(ctx context.Context) { p.reclaim(ctx, l.q, jobs) })
+	loop(250*time.Millisecond, func(ctx context.Context) { p.promoteDue(ctx, l.q) })
+	loop(30*time.Second, func(ctx context.Context) {
+		if err := l.q.trim(ctx); err != nil && ctx.Err() == nil {
+			p.quietly(err).Msg("trimming the queue")
+		}
+	})
+	loop(statsEvery, func(ctx context.Context) { p.sample(ctx, l.q) })
 	<-ctx.Done()
 	feeders.Wait()
 	close(jobs)
 	workers.Wait()
-	p.log.Info().Msg("delivery pipeline stopped")
-	return nil
 }
 
 // read feeds new stream entries to the workers.
-func (p *Pipeline) read(ctx context.Context, jobs chan<- redis.XMessage) {
+func (p *Pipeline) read(ctx context.Context, l *lane, jobs chan<- redis.XMessage) {
 	for ctx.Err() == nil {
-		res, err := p.svc.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: queueGroup, Consumer: p.o.Consumer, Streams: []string{queueStream, ">"},
-			Count: int64(p.o.Workers), Block: 500 * time.Millisecond,
-		}).Result()
-		if errors.Is(err, redis.Nil) || ctx.Err() != nil {
-			continue
+		msgs, err := l.q.read(ctx, p.o.Consumer, p.o.Workers, 500*time.Millisecond)
+		if ctx.Err() != nil {
+			return
 		}
 		if err != nil {
-			p.log.Warn().Err(err).Msg("reading the queue")
+			l.lastErr.Store(&err)
+			p.quietly(err).Str("game", string(l.q.game)).Msg("reading the queue")
 			sleep(ctx, time.Second)
 			continue
 		}
-		for _, s := range res {
-			for _, m := range s.Messages {
-				jobs <- m
-			}
+		l.lastRead.Store(time.Now().UnixNano())
+		for _, m := range msgs {
+			jobs <- m
 		}
 	}
 }
 
+// statsEvery is how often the queues' gauges are sampled.
+const statsEvery = 5 * time.Second
+
+// sample sets q's gauges.
+func (p *Pipeline) sample(ctx context.Context, q *queue) {
+	st, err := q.stats(ctx, time.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			p.quietly(err).Msg("sampling the queue")
+		}
+		return
+	}
+	g := string(q.game)
+	p.svc.metrics.pending.WithLabelValues(g).Set(float64(st.Pending))
+	p.svc.metrics.scheduled.WithLabelValues(g).Set(float64(st.Scheduled))
+	p.svc.metrics.oldest.WithLabelValues(g).Set(st.OldestPending.Seconds())
+}
+
+// readStale is how long a lane may go without reading its queue before the
+// pipeline counts as unhealthy: a read returns at least every half second.
+const readStale = 5 * time.Second
+
+// Check reports whether every game's queue is being read: nil when it is, else why
+// not (for /readyz).
+func (p *Pipeline) Check(context.Context) error {
+	p.lanesMu.Lock()
+	lanes := p.lanes
+	p.lanesMu.Unlock()
+	if lanes == nil {
+		return errors.New("not started yet")
+	}
+	var bad []string
+	for _, l := range lanes {
+		last := time.Unix(0, l.lastRead.Load())
+		if time.Since(last) <= readStale {
+			continue
+		}
+		why := "not read yet"
+		if e := l.lastErr.Load(); e != nil {
+			why = (*e).Error()
+		}
+		if l.lastRead.Load() != 0 {
+			why = fmt.Sprintf("not read since %s: %s", last.UTC().Format(time.TimeOnly), why)
+		}
+		bad = append(bad, string(l.q.game)+" queue "+why)
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// quietly is the log event for a failure of Redis: a warning normally, but only a
+// debug line while the store is known to be down (the outage itself is logged once
+// by the store's monitor).
+func (p *Pipeline) quietly(err error) *zerolog.Event {
+	if p.svc.health != nil && p.svc.health.Quiet(err) {
+		return p.log.Debug().Err(err)
+	}
+	return p.log.Warn().Err(err)
+}
+
 // reclaim takes over entries another consumer read but never acknowledged (it
 // crashed, or hangs), walking the pending list to its end.
-func (p *Pipeline) reclaim(ctx context.Context, jobs chan<- redis.XMessage) {
+func (p *Pipeline) reclaim(ctx context.Context, q *queue, jobs chan<- redis.XMessage) {
 	start := "0-0"
 	for ctx.Err() == nil {
-		msgs, next, err := p.svc.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: queueStream, Group: queueGroup, Consumer: p.o.Consumer,
-			MinIdle: p.o.ClaimIdle, Start: start, Count: 100,
-		}).Result()
+		msgs, next, err := q.reclaim(ctx, p.o.Consumer, p.o.ClaimIdle, start, 100)
 		if err != nil {
 			if ctx.Err() == nil {
-				p.log.Warn().Err(err).Msg("reclaiming pending reports")
+				p.quietly(err).Msg("reclaiming pending reports")
 			}
 			return
 		}
 		if len(msgs) > 0 {
-			p.log.Info().Int("reports", len(msgs)).Msg("reclaimed reports left pending")
+			p.log.Info().Str("game", string(q.game)).Int("reports", len(msgs)).Msg("reclaimed reports left pending")
 		}
 		for _, m := range msgs {
 			jobs <- m
@@ -282,12 +381,12 @@ func (p *Pipeline) reclaim(ctx context.Context, jobs chan<- redis.XMessage) {
 	}
 }
 
-func (p *Pipeline) promoteDue(ctx context.Context) {
+func (p *Pipeline) promoteDue(ctx context.Context, q *queue) {
 	for ctx.Err() == nil {
-		n, err := p.promote.Run(ctx, p.svc.rdb, []string{queueRetry, queueStream}, time.Now().UnixMilli(), 200).Int()
+		n, err := q.promoteDue(ctx, time.Now(), 200)
 		if err != nil {
 			if ctx.Err() == nil {
-				p.log.Warn().Err(err).Msg("promoting due retries")
+				p.quietly(err).Msg("promoting due retries")
 			}
 			return
 		}
@@ -297,32 +396,71 @@ func (p *Pipeline) promoteDue(ctx context.Context) {
 	}
 }
 
-// trim drops the entries every consumer is done with: those older than the oldest
-// pending one, or than the last one handed out when nothing is pending.
+// trim trims every game's queue (tests call it).
 func (p *Pipeline) trim(ctx context.Context) {
-	rdb := p.svc.rdb
-	pend, err := rdb.XPending(ctx, queueStream, queueGroup).Result()
-	if err != nil {
-		return
-	}
-	minID := pend.Lower
-	if pend.Count == 0 {
-		groups, err := rdb.XInfoGroups(ctx, queueStream).Result()
-		if err != nil {
-			return
+	for _, q := range p.svc.queues {
+		if err := q.trim(ctx); err != nil {
+			p.log.Warn().Err(err).Msg("trimming the queue")
 		}
-		for _, g := range groups {
-			if g.Name == queueGroup {
-				minID = g.LastDeliveredID
+	}
+}
+
+// migrate moves the reports of the single queue of versions before 0.2.0 into their
+// games' queues: entries of the old stream (handed out or not) and scheduled
+// retries. Handling a report is idempotent, so an entry moved twice by two
+// instances starting together is harmless.
+func (p *Pipeline) migrate(ctx context.Context) error {
+	rdb := p.svc.rdb
+	n, err := rdb.Exists(ctx, legacyQueueStream, legacyQueueRetry).Result()
+	if err != nil || n == 0 {
+		return err
+	}
+	entries, err := rdb.XRange(ctx, legacyQueueStream, "-", "+").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("reading the old queue: %w", err)
+	}
+	due, err := rdb.ZRangeWithScores(ctx, legacyQueueRetry, 0, -1).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("reading the old retries: %w", err)
+	}
+	moved := 0
+	move := func(id string, at float64, retry bool) error {
+		g, err := rdb.HGet(ctx, reportKey(id), fGame).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil // expired with the retention
+		}
+		if err != nil {
+			return err
+		}
+		q, ok := p.svc.queues[Game(g)]
+		if !ok {
+			return nil
+		}
+		moved++
+		if retry {
+			return rdb.ZAdd(ctx, q.retry, redis.Z{Score: at, Member: id}).Err()
+		}
+		return q.add(ctx, nil, id)
+	}
+	for _, m := range entries {
+		if id, _ := m.Values["id"].(string); id != "" {
+			if err := move(id, 0, false); err != nil {
+				return fmt.Errorf("moving %s: %w", id, err)
 			}
 		}
 	}
-	if minID == "" || minID == "0-0" {
-		return
+	for _, z := range due {
+		if id, _ := z.Member.(string); id != "" {
+			if err := move(id, z.Score, true); err != nil {
+				return fmt.Errorf("moving %s: %w", id, err)
+			}
+		}
 	}
-	if err := rdb.XTrimMinID(ctx, queueStream, minID).Err(); err != nil {
-		p.log.Warn().Err(err).Msg("trimming the queue")
+	if err := rdb.Del(ctx, legacyQueueStream, legacyQueueRetry).Err(); err != nil {
+		return fmt.Errorf("removing the old queue: %w", err)
 	}
+	p.log.Info().Int("reports", moved).Msg("moved the reports of the old single queue into the games' queues")
+	return nil
 }
 
 // beginLua takes a report's lock and loads the report with its reporter's token. If
@@ -346,9 +484,15 @@ if redis.call('HGET', KEYS[2], 'delivery') == 'queued' and due <= tonumber(ARGV[
 end
 return {tok, prior, started, h}`
 
+// recordGrace is how long a queue entry whose record is missing is taken to be
+// early rather than stale. On Redis Cluster a report's record and its queue entry
+// live on different nodes and are written at once, so the entry can be read before
+// the record lands; past this, a record is gone (expired with the retention).
+const recordGrace = 30 * time.Second
+
 // handle brings one report up to date, then in one round trip records what people
 // were told, releases the report's lock, and acknowledges or reschedules its entry.
-func (p *Pipeline) handle(ctx context.Context, m redis.XMessage) {
+func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	id, _ := m.Values["id"].(string)
 	log := p.log.With().Str("report_id", id).Logger()
 	rdb := p.svc.rdb
@@ -357,20 +501,20 @@ func (p *Pipeline) handle(ctx context.Context, m redis.XMessage) {
 			// A report that crashes its handler is set aside rather than crashing every
 			// instance that reclaims it.
 			log.Error().Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).Msg("handling a report panicked; it is set aside")
-			_ = rdb.XAck(ctx, queueStream, queueGroup, m.ID).Err()
+			_ = rdb.XAck(ctx, q.stream, queueGroup, m.ID).Err()
 		}
 	}()
 	owner := p.o.Consumer + "-" + strconv.FormatUint(rand.Uint64(), 36)
 	now := time.Now()
-	res, err := p.begin.Run(ctx, rdb, []string{lockKey(id), reportKey(id), tokenKey(id)}, owner, lockTTL.Milliseconds(), now.UnixMilli()).Slice()
+	res, err := p.beginAttempt(ctx, id, owner, now)
 	if errors.Is(err, redis.Nil) {
 		// Another worker has it in hand, or had: a crashed one's lock lapses within
 		// lockTTL, so look again then.
-		p.finish(ctx, m, id, "", time.Now().Add(lockTTL), nil, log)
+		p.finish(ctx, q, m, id, "", time.Now().Add(lockTTL), nil, log)
 		return
 	}
 	if err != nil {
-		log.Error().Err(err).Msg("loading a report; it will be reclaimed")
+		p.quietly(err).Str("report_id", id).Msg("loading a report; it will be reclaimed")
 		return
 	}
 	token, _ := res[0].(string)
@@ -378,7 +522,11 @@ func (p *Pipeline) handle(ctx context.Context, m redis.XMessage) {
 	started, _ := res[2].(string)
 	r, err := decodeReport(pairs(res[3]))
 	if err != nil {
-		p.finish(ctx, m, id, owner, time.Time{}, nil, log) // expired with the retention
+		retryAt := time.Time{} // expired with the retention: done with it
+		if errors.Is(err, ErrNoReport) && now.Sub(entryTime(m.ID)) < recordGrace {
+			retryAt = now.Add(time.Second) // not written yet: look again in a moment
+		}
+		p.finish(ctx, q, m, id, owner, retryAt, nil, log)
 		return
 	}
 	if started != "" {
@@ -392,16 +540,42 @@ func (p *Pipeline) handle(ctx context.Context, m redis.XMessage) {
 	<-renewed
 	if err != nil {
 		// Redis itself failed: leave the entry pending; it is reclaimed later.
-		log.Error().Err(err).Msg("handling a report; it will be reclaimed")
+		p.quietly(err).Str("report_id", id).Msg("handling a report; it will be reclaimed")
 		_ = p.unlock.Run(ctx, rdb, []string{lockKey(id)}, owner).Err()
 		return
 	}
-	p.finish(ctx, m, id, owner, retryAt, told, log)
+	p.finish(ctx, q, m, id, owner, retryAt, told, log)
+}
+
+// beginAttempt runs beginLua for report id. With REDIS_WAIT_REPLICAS, it then waits
+// until the replicas have the attempt marked as begun, before anything is sent: a
+// failover must not forget that a report may already have been sent, or it would be
+// sent twice.
+func (p *Pipeline) beginAttempt(ctx context.Context, id, owner string, now time.Time) ([]any, error) {
+	keys := []string{lockKey(id), reportKey(id), tokenKey(id)}
+	args := []any{owner, lockTTL.Milliseconds(), now.UnixMilli()}
+	if p.svc.replicas.n == 0 {
+		return p.begin.Run(ctx, p.svc.rdb, keys, args...).Slice()
+	}
+	var cmd *redis.Cmd
+	err := p.svc.replicas.write(ctx, reportKey(id), func(pp redis.Pipeliner) {
+		// EVAL, not EVALSHA: a pipeline cannot fall back when the script cache is empty.
+		cmd = pp.Eval(ctx, beginLua, keys, args...)
+	})
+	if cmd != nil && cmd.Err() != nil {
+		return nil, cmd.Err()
+	}
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
+		return nil, err
+	}
+	// Unconfirmed: the attempt goes ahead (the primary has the mark); the warning is
+	// logged by write.
+	return cmd.Slice()
 }
 
 // finish records fields, releases the lock (when owner is set), and acknowledges the
 // entry or, with retryAt, reschedules the report: one round trip.
-func (p *Pipeline) finish(ctx context.Context, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, log zerolog.Logger) {
+func (p *Pipeline) finish(ctx context.Context, q *queue, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, log zerolog.Logger) {
 	_, err := p.svc.rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
 		if len(fields) > 0 {
 			pp.HSet(ctx, reportKey(id), fields)
@@ -409,15 +583,11 @@ func (p *Pipeline) finish(ctx context.Context, m redis.XMessage, id, owner strin
 		if owner != "" {
 			pp.Eval(ctx, unlockLua, []string{lockKey(id)}, owner)
 		}
-		if retryAt.IsZero() {
-			pp.XAck(ctx, queueStream, queueGroup, m.ID)
-		} else {
-			pp.Eval(ctx, rescheduleLua, []string{queueStream, queueRetry}, queueGroup, m.ID, retryAt.UnixMilli(), id)
-		}
+		q.done(ctx, pp, m, id, retryAt)
 		return nil
 	})
 	if err != nil {
-		log.Error().Err(err).Msg("acknowledging a report; it will be reclaimed")
+		p.quietly(err).Str("report_id", id).Msg("acknowledging a report; it will be reclaimed")
 	}
 }
 
@@ -650,7 +820,8 @@ func (p *Pipeline) failed(ctx context.Context, r *Report, f Fault, cause error, 
 // the upstream asked; after GiveUpAfter of failures the report is dead-lettered.
 // maybe says whether the failed attempt may have filed the report anyway.
 func (p *Pipeline) retry(ctx context.Context, r *Report, f Fault, cause error, maybe bool, log zerolog.Logger) (time.Time, error) {
-	if time.Since(r.CreatedAt) >= p.o.GiveUpAfter {
+	giveUp := r.CreatedAt.Add(p.o.GiveUpAfter)
+	if !time.Now().Before(giveUp) {
 		r.Dead = true
 		if err := p.failed(ctx, r, Fault{Kind: FaultExpired, Detail: string(f.Kind)}, cause, log); err != nil {
 			return time.Time{}, err
@@ -667,7 +838,13 @@ func (p *Pipeline) retry(ctx context.Context, r *Report, f Fault, cause error, m
 	if f.RetryAfter > wait {
 		wait = f.RetryAfter
 	}
+	// A wait the upstream asks for is honoured, but never past the give-up time: the
+	// report is tried once more then, and dead-lettered if that fails too, within
+	// its day.
 	r.NextAttemptAt = time.Now().Add(wait)
+	if r.NextAttemptAt.After(giveUp) {
+		r.NextAttemptAt = giveUp
+	}
 	r.Fault, r.FaultDetail, r.LastError = f.Kind, f.Detail, cause.Error()
 	inFlight := ""
 	if maybe {
@@ -679,7 +856,7 @@ func (p *Pipeline) retry(ctx context.Context, r *Report, f Fault, cause error, m
 		fNextAttempt: ms(r.NextAttemptAt), fFault: string(f.Kind), fFaultDetail: f.Detail,
 		fLastError: r.LastError, fInFlight: inFlight, fStreak: r.Streak,
 	})
-	log.Info().Err(cause).Str("fault", string(f.Kind)).Int("attempts", r.Attempts).Dur("wait", wait).Msg("delivery will be retried")
+	log.Info().Err(cause).Str("fault", string(f.Kind)).Int("attempts", r.Attempts).Dur("wait", time.Until(r.NextAttemptAt)).Msg("delivery will be retried")
 	p.svc.metrics.reports.WithLabelValues(string(r.Game), "retried").Inc()
 	return r.NextAttemptAt, err
 }

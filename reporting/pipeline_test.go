@@ -56,7 +56,7 @@ func (n *notices) told(id string) []string {
 // bench is a Service on real Redis and the RallyHere fake, with players to report.
 type world struct {
 	t        *testing.T
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	rh       *rallyheretest.Server
 	svc      *Service
 	notes    *notices
@@ -66,7 +66,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{t: t, rdb: redistest.Start(t).Client(t), rh: rallyheretest.New(t),
+	w := &world{t: t, rdb: redistest.New(t).UniversalClient(t), rh: rallyheretest.New(t),
 		notes: &notices{reporter: map[string][]string{}, modlog: map[string][]string{}}}
 	w.svc = NewService(w.rdb, Options{
 		RallyHere:    rallyhere.New(w.rh.URL, w.rh.ClientID, w.rh.ClientSecret, rallyhere.Options{}),
@@ -175,14 +175,15 @@ func TestPipelineDeliversAndTells(t *testing.T) {
 func TestPipelineReclaimsCrashedWork(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	if err := w.rdb.XGroupCreateMkStream(ctx, queueStream, queueGroup, "0").Err(); err != nil {
+	stream := newQueue(w.rdb, RallyHere).stream
+	if err := w.rdb.XGroupCreateMkStream(ctx, stream, queueGroup, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for n := range 120 { // more than one XAUTOCLAIM page, so the cursor is followed
 		ids = append(ids, w.file(n+1).ID)
 	}
-	res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: queueGroup, Consumer: "crashed", Streams: []string{queueStream, ">"}, Count: 1000}).Result()
+	res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: queueGroup, Consumer: "crashed", Streams: []string{stream, ">"}, Count: 1000}).Result()
 	if err != nil || len(res[0].Messages) != 120 {
 		t.Fatalf("the crashed consumer read %v, %v", res, err)
 	}
@@ -193,7 +194,7 @@ func TestPipelineReclaimsCrashedWork(t *testing.T) {
 			t.Fatalf("%s arrived %d times", id, n)
 		}
 	}
-	if pend, _ := w.rdb.XPending(ctx, queueStream, queueGroup).Result(); pend.Count != 0 {
+	if pend, _ := w.rdb.XPending(ctx, stream, queueGroup).Result(); pend.Count != 0 {
 		t.Fatalf("%d entries still pending", pend.Count)
 	}
 }
@@ -206,7 +207,7 @@ func TestPipelineSuppressesDuplicates(t *testing.T) {
 	r := w.file(0)
 	p := NewPipeline(w.svc, w.notes, PipelineOptions{})
 	for range 5 {
-		if err := p.Enqueue(context.Background(), r.ID); err != nil {
+		if err := p.Enqueue(context.Background(), RallyHere, r.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -260,7 +261,7 @@ func TestPipelineRetriesNotices(t *testing.T) {
 	w.notes.fail = false
 	w.notes.mu.Unlock()
 	// The retry of a notice comes sideEffectRetry later; hurry it.
-	if err := w.rdb.ZAdd(context.Background(), queueRetry, redis.Z{Score: 0, Member: r.ID}).Err(); err != nil {
+	if err := w.rdb.ZAdd(context.Background(), newQueue(w.rdb, RallyHere).retry, redis.Z{Score: 0, Member: r.ID}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -309,7 +310,7 @@ func TestPipelineTrimsAndExpires(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	p.trim(ctx)
-	if n, _ := w.rdb.XLen(ctx, queueStream).Result(); n > 1 {
+	if n, _ := w.rdb.XLen(ctx, newQueue(w.rdb, RallyHere).stream).Result(); n > 1 {
 		t.Fatalf("%d entries left in the stream after trimming", n)
 	}
 	first, err := w.svc.Reports.Get(ctx, ids[0])
@@ -338,5 +339,167 @@ func TestBackoff(t *testing.T) {
 				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", tt.attempt, d, tt.min, tt.max)
 			}
 		}
+	}
+}
+
+// TestPipelineRetryAfterCappedAtGiveUp: an upstream asking for a wait past the
+// report's give-up time (RallyHere's Retry-After of 25 h against a 24 h give-up) has it
+// honoured only up to the give-up time: the report is tried once more then, and
+// dead-lettered within its day.
+func TestPipelineRetryAfterCappedAtGiveUp(t *testing.T) {
+	w := newWorld(t)
+	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 1, rallyheretest.Failure{Status: 429, RetryAfter: 90000 * time.Second})
+	giveUp := 1500 * time.Millisecond
+	w.run(PipelineOptions{GiveUpAfter: giveUp})
+	r := w.file(0)
+	var first *Report
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		first, _ = w.svc.Reports.Get(context.Background(), r.ID)
+		if first.Fault == FaultBusy || first.Delivery != StatusQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never retried: %+v", first)
+		}
+	}
+	if limit := first.CreatedAt.Add(giveUp); first.NextAttemptAt.After(limit) {
+		t.Fatalf("next attempt at %s, past the give-up time %s", first.NextAttemptAt, limit)
+	}
+	w.waitDelivered(r.ID)
+	got, _ := w.svc.Reports.Get(context.Background(), r.ID)
+	if !got.Dead || got.Fault != FaultExpired || time.Since(got.CreatedAt) > giveUp+3*time.Second {
+		t.Fatalf("record %+v, %s after filing; want dead-lettered at the give-up time", got, time.Since(got.CreatedAt))
+	}
+	if got.Attempts < 2 {
+		t.Fatalf("%d attempts; want the last one at the give-up time", got.Attempts)
+	}
+}
+
+// emptyRedis makes w's Redis lose everything, as a restart without persistence does.
+func (w *world) emptyRedis() {
+	w.t.Helper()
+	ctx := context.Background()
+	var err error
+	if cc, ok := w.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.FlushAll(ctx).Err() })
+	} else {
+		err = w.rdb.FlushAll(ctx).Err()
+	}
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// TestPipelineHealsWhenRedisComesBackEmpty: the stream and its consumer group vanish
+// (NOGROUP on every read); the pipeline recreates them on the spot and delivers the
+// next report, and its readiness check stays (or becomes) healthy.
+func TestPipelineHealsWhenRedisComesBackEmpty(t *testing.T) {
+	w := newWorld(t)
+	p := NewPipeline(w.svc, w.notes, PipelineOptions{Logger: zerolog.New(zerolog.NewTestWriter(t)), BackoffBase: 20 * time.Millisecond, BackoffCap: 100 * time.Millisecond})
+	if err := p.Check(context.Background()); err == nil {
+		t.Fatal("healthy before it started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	r := w.file(0)
+	w.waitDelivered(r.ID)
+
+	w.emptyRedis()
+	emptied := time.Now()
+	if err := w.svc.Settings.SetModLog(context.Background(), "g", "modlog"); err != nil {
+		t.Fatal(err)
+	}
+	again := w.file(1)
+	w.waitDelivered(again.ID)
+	if d := time.Since(emptied); d > 5*time.Second {
+		t.Fatalf("delivered %s after Redis came back empty; want within 5 s", d)
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.Check(context.Background()) != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not healthy: %v", p.Check(context.Background()))
+		}
+	}
+}
+
+// TestPipelineWaitsForAnEarlyEntry: on Redis Cluster a report's queue entry can land
+// before its record (they are on different nodes). The worker that finds no record
+// looks again shortly, rather than dropping the entry.
+func TestPipelineWaitsForAnEarlyEntry(t *testing.T) {
+	w := newWorld(t)
+	w.run(PipelineOptions{})
+	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: w.reporter,
+		Target: Target{Kind: TargetUUID, Value: w.target}, Reason: DefaultReasons()[0]}
+	if err := w.svc.Resolve(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := w.svc.queues[RallyHere].add(ctx, nil, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the entry is read and found early, more than once
+	now := time.Now().UTC()
+	r := &Report{ID: d.ID, Game: d.Game, Delivery: StatusQueued, GuildID: d.GuildID, ChannelID: d.ChannelID,
+		ReporterID: d.ReporterID, Target: d.Target, TargetPlayer: d.TargetPlayer, SourcePlayer: d.SourcePlayer,
+		Reason: d.Reason, CreatedAt: now, UpdatedAt: now}
+	if _, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { w.svc.Reports.create(ctx, p, r, "", 0); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	w.waitDelivered(r.ID)
+	if n := w.upstreamCount(r.ID); n != 1 {
+		t.Fatalf("arrived %d times", n)
+	}
+}
+
+// TestPipelineMovesTheOldQueue: reports left in the single queue of earlier versions
+// (entries and scheduled retries) are moved into their game's queue and delivered.
+func TestPipelineMovesTheOldQueue(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.file(1), w.file(2)
+	q := w.svc.queues[RallyHere]
+	// Take them off the new queue and put them on the old one, as 0.1.0 left them.
+	if err := w.rdb.Del(ctx, q.stream).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.rdb.XAdd(ctx, &redis.XAddArgs{Stream: legacyQueueStream, Values: []string{"id", a.ID}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.rdb.ZAdd(ctx, legacyQueueRetry, redis.Z{Score: 1, Member: b.ID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.run(PipelineOptions{})
+	w.waitDelivered(a.ID, b.ID)
+	if n, _ := w.rdb.Exists(ctx, legacyQueueStream, legacyQueueRetry).Result(); n != 0 {
+		t.Fatalf("%d old queue keys left", n)
+	}
+}
+
+// TestQueueStats: what the gauges show of a queue.
+func TestQueueStats(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	q := w.svc.queues[RallyHere]
+	if err := q.ensureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := q.add(ctx, nil, NewID(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.read(ctx, "c", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.rdb.ZAdd(ctx, q.retry, redis.Z{Score: 1, Member: "R-X"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := q.stats(ctx, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 3 || st.Scheduled != 1 || st.OldestPending < time.Minute || st.OldestPending > time.Minute+5*time.Second {
+		t.Fatalf("%+v; want 3 pending (1 in hand, 2 unread), 1 scheduled, the oldest a minute old", st)
 	}
 }

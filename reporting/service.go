@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
+	"github.com/reportbot/reportbot/reporting/redishealth"
 )
 
 // RallyHereAPI is what the service needs of a RallyHere environment.
@@ -48,6 +50,14 @@ type Options struct {
 	GlobalLimit config.Rate
 	Retention   time.Duration
 
+	// WaitReplicas is how many replicas must confirm a stored report (Redis WAIT)
+	// before it counts as stored; WaitTimeout bounds that wait (default 1 s).
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	// Health is the monitor of Redis's availability (nil: none; failures are then
+	// logged one by one).
+	Health *redishealth.Monitor
+
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
 }
@@ -64,6 +74,9 @@ type Service struct {
 	Links    *Links
 
 	rdb        redis.UniversalClient
+	queues     map[Game]*queue
+	replicas   replicas
+	health     *redishealth.Monitor
 	global     config.Rate
 	rallyHere  RallyHereAPI
 	rhFallback string
@@ -80,7 +93,7 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &Service{
+	s := &Service{
 		Settings:   NewSettingsStore(rdb, o.DefaultLimit, o.MaxLimit),
 		Limits:     NewLimiter(rdb),
 		Reports:    NewStore(rdb, o.Retention),
@@ -95,8 +108,23 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 		rhFallback: o.RallyHereFallback,
 		log:        o.Logger,
 		metrics:    newMetrics(reg),
+		health:     o.Health,
+		queues:     map[Game]*queue{},
 	}
+	s.replicas = replicas{rdb: rdb, n: o.WaitReplicas, timeout: o.WaitTimeout, log: o.Logger, warned: new(atomic.Int64)}
+	if s.replicas.timeout <= 0 {
+		s.replicas.timeout = time.Second
+	}
+	for _, g := range Games() {
+		if s.Enabled(g) {
+			s.queues[g] = newQueue(rdb, g)
+		}
+	}
+	return s
 }
+
+// Games are the games the bot knows, in the order they are shown.
+func Games() []Game { return []Game{RallyHere, Destiny2} }
 
 // Enabled reports whether the operator configured game g.
 func (s *Service) Enabled(g Game) bool {
@@ -278,15 +306,7 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 	if d.Game == Destiny2 {
 		lr.Target = "" // the player is chosen later; the pipeline checks the rule then
 	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		s.Reports.create(ctx, p, r, reply.Token, time.Until(reply.Until))
-		if reply.InteractionID != "" {
-			p.Set(ctx, interactionKey(reply.InteractionID), r.ID, max(time.Until(reply.Until), time.Second))
-		}
-		p.XAdd(ctx, &redis.XAddArgs{Stream: queueStream, Values: []string{"id", r.ID}})
-		return nil
-	})
-	if err != nil {
+	if err = s.store(ctx, r, reply); err != nil && !errors.Is(err, ErrNotReplicated) {
 		// Whatever part was written is undone; the reporter keeps their slot.
 		undo := context.WithoutCancel(ctx)
 		s.rdb.Del(undo, reportKey(r.ID), tokenKey(r.ID))
@@ -295,8 +315,63 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 		}
 		return nil, fmt.Errorf("storing report %s: %w", r.ID, err)
 	}
+	if err != nil {
+		s.metrics.reports.WithLabelValues(string(r.Game), "unconfirmed").Inc()
+		return r, fmt.Errorf("storing report %s: %w", r.ID, err)
+	}
 	s.metrics.reports.WithLabelValues(string(r.Game), "stored").Inc()
 	return r, nil
+}
+
+// store writes a new report: its record, its reporter's token, the interaction that
+// filed it, the indexes, and its queue entry. On one Redis node that is one
+// pipeline. On Redis Cluster the record and the queue entry are in different slots,
+// so on different nodes: the pipeline writes them at once, and a worker that reads
+// the entry before the record lands looks again a moment later (recordGrace).
+//
+// With WaitReplicas, the record and then the queue entry are each written on their
+// master's connection and followed by WAIT; ErrNotReplicated says the replicas did
+// not confirm in time (the report is stored on the primary all the same).
+func (s *Service) store(ctx context.Context, r *Report, reply Reply) error {
+	q := s.queues[r.Game]
+	if q == nil {
+		return fmt.Errorf("%w: %s", ErrGameOff, r.Game)
+	}
+	tokenTTL := time.Until(reply.Until)
+	indexes := func(p redis.Pipeliner) {
+		if reply.InteractionID != "" {
+			p.Set(ctx, interactionKey(reply.InteractionID), r.ID, max(tokenTTL, time.Second))
+		}
+		s.Reports.index(ctx, p, r)
+	}
+	if s.replicas.n == 0 {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			s.Reports.create(ctx, p, r, reply.Token, tokenTTL)
+			indexes(p)
+			return q.add(ctx, p, r.ID)
+		})
+		return err
+	}
+	var unconfirmed error
+	for _, step := range []struct {
+		key   string
+		write func(p redis.Pipeliner)
+	}{
+		{reportKey(r.ID), func(p redis.Pipeliner) { s.Reports.create(ctx, p, r, reply.Token, tokenTTL) }},
+		{q.stream, func(p redis.Pipeliner) { _ = q.add(ctx, p, r.ID) }},
+	} {
+		err := s.replicas.write(ctx, step.key, step.write)
+		if errors.Is(err, ErrNotReplicated) {
+			unconfirmed = err
+		} else if err != nil {
+			return err
+		}
+	}
+	// The indexes only serve lists: a failover that loses one loses no report.
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { indexes(p); return nil }); err != nil {
+		s.log.Warn().Err(err).Str("report_id", r.ID).Msg("indexing a stored report")
+	}
+	return unconfirmed
 }
 
 // ReportOf returns the id of the report filed from the interaction with id, while its
@@ -344,8 +419,12 @@ func (s *Service) Choose(ctx context.Context, reportID, reporterID, player strin
 		fCandidates: "", fNextAttempt: ""}); err != nil {
 		return nil, err
 	}
-	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: queueStream, Values: []string{"id", r.ID}}).Err(); err != nil {
-		return nil, fmt.Errorf("queueing report %s: %w", r.ID, err)
+	q, ok := s.queues[r.Game]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrGameOff, r.Game)
+	}
+	if err := q.add(ctx, nil, r.ID); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -473,4 +552,59 @@ func RallyHereRequest(r *Report) rallyhere.ReportRequest {
 		MatchID:          r.MatchID,
 		CustomData:       custom,
 	}
+}
+
+// ErrNotReplicated is returned when a write was made on the primary but fewer replicas
+// than REDIS_WAIT_REPLICAS confirmed it within the wait.
+var ErrNotReplicated = errors.New("not confirmed by enough replicas")
+
+// replicas makes writes that must survive the loss of a primary: with n > 0, they are
+// sent on the connection of the master that owns their key and followed by WAIT n.
+type replicas struct {
+	rdb     redis.UniversalClient
+	n       int
+	timeout time.Duration
+	log     zerolog.Logger
+	// warned is when an unconfirmed write was last logged (unix ns): while replicas
+	// are missing, every write is unconfirmed, and once a minute says so.
+	warned *atomic.Int64
+}
+
+// write runs fn's commands in one pipeline on the master of key's slot, then waits
+// until n replicas have them (WAIT counts a connection's own writes, so it must go
+// on the same connection).
+func (rp replicas) write(ctx context.Context, key string, fn func(p redis.Pipeliner)) error {
+	var conn redis.Cmdable = rp.rdb
+	if cc, ok := rp.rdb.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return fmt.Errorf("finding the master of %s: %w", key, err)
+		}
+		conn = node
+	}
+	var wait *redis.Cmd
+	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fn(p)
+		if rp.n > 0 {
+			wait = p.Do(ctx, "WAIT", rp.n, rp.timeout.Milliseconds())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if wait == nil {
+		return nil
+	}
+	got, err := wait.Int()
+	if err != nil {
+		return fmt.Errorf("waiting for replicas: %w", err)
+	}
+	if got < rp.n {
+		if last := rp.warned.Load(); time.Since(time.Unix(0, last)) > time.Minute && rp.warned.CompareAndSwap(last, time.Now().UnixNano()) {
+			rp.log.Warn().Int("replicas", got).Int("wanted", rp.n).Msg("writes are not confirmed by enough replicas in time (REDIS_WAIT_REPLICAS); logged once a minute while it lasts")
+		}
+		return fmt.Errorf("%w: %d of %d within %s", ErrNotReplicated, got, rp.n, rp.timeout)
+	}
+	return nil
 }

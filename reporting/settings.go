@@ -71,18 +71,24 @@ const (
 
 // Get returns the settings of guildID, seeding the default reasons on first use.
 func (s *SettingsStore) Get(ctx context.Context, guildID string) (Settings, error) {
+	return s.get(ctx, s.rdb, guildID)
+}
+
+// get is Get on the connection c (a transaction's, inside WATCH: on Redis Cluster
+// the watched connection is held, and another from the node's pool may not come).
+func (s *SettingsStore) get(ctx context.Context, c redis.Cmdable, guildID string) (Settings, error) {
 	key := guildKey(guildID, "settings")
-	h, err := s.rdb.HGetAll(ctx, key).Result()
+	h, err := c.HGetAll(ctx, key).Result()
 	if err != nil {
 		return Settings{}, fmt.Errorf("reading the settings of %s: %w", guildID, err)
 	}
 	if _, ok := h[fieldReasons]; !ok {
 		seed, _ := json.Marshal(DefaultReasons())
 		// HSETNX keeps a list another instance seeded in the meantime.
-		if err := s.rdb.HSetNX(ctx, key, fieldReasons, seed).Err(); err != nil {
+		if err := c.HSetNX(ctx, key, fieldReasons, seed).Err(); err != nil {
 			return Settings{}, fmt.Errorf("seeding the reasons of %s: %w", guildID, err)
 		}
-		if h[fieldReasons], err = s.rdb.HGet(ctx, key, fieldReasons).Result(); err != nil {
+		if h[fieldReasons], err = c.HGet(ctx, key, fieldReasons).Result(); err != nil {
 			return Settings{}, fmt.Errorf("reading the reasons of %s: %w", guildID, err)
 		}
 	}
@@ -176,7 +182,7 @@ func (s *SettingsStore) updateReasons(ctx context.Context, guildID string, chang
 	var out []Reason
 	for range 10 {
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			st, err := s.Get(ctx, guildID)
+			st, err := s.get(ctx, tx, guildID)
 			if err != nil {
 				return err
 			}

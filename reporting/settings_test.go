@@ -14,7 +14,7 @@ import (
 
 func newSettings(t *testing.T) *SettingsStore {
 	t.Helper()
-	return NewSettingsStore(redistest.Start(t).Client(t), config.Rate{Count: 3, Per: 10 * time.Minute}, config.Rate{Count: 10, Per: 10 * time.Minute})
+	return NewSettingsStore(redistest.New(t).UniversalClient(t), config.Rate{Count: 3, Per: 10 * time.Minute}, config.Rate{Count: 10, Per: 10 * time.Minute})
 }
 
 func TestSettingsSeedDefaultsOnce(t *testing.T) {

@@ -157,7 +157,7 @@ func decodeReport(h map[string]string) (*Report, error) {
 }
 
 // create queues the writes of a new record (and of the reporter's interaction token,
-// kept while it can still edit their answer) on p.
+// kept while it can still edit their answer) on p: all in the record's slot.
 func (s *Store) create(ctx context.Context, p redis.Pipeliner, r *Report, token string, tokenTTL time.Duration) {
 	key := reportKey(r.ID)
 	p.HSet(ctx, key, r.fields())
@@ -165,8 +165,12 @@ func (s *Store) create(ctx context.Context, p redis.Pipeliner, r *Report, token 
 	if token != "" && tokenTTL > 0 {
 		p.Set(ctx, tokenKey(r.ID), token, tokenTTL)
 	}
-	// The indexes live in the reporter's and the server's slots; a record missing from
-	// an index is only missing from lists, and is trimmed with the retention.
+}
+
+// index queues the writes that list a new record under its reporter and its server
+// on p. The indexes live in the reporter's and the server's slots; a record missing
+// from an index is only missing from lists, and is trimmed with the retention.
+func (s *Store) index(ctx context.Context, p redis.Pipeliner, r *Report) {
 	score := float64(r.CreatedAt.UnixMilli())
 	oldest := strconv.FormatInt(r.CreatedAt.Add(-s.retention).UnixMilli(), 10)
 	for _, idx := range []string{userKey(r.ReporterID, "reports"), guildKey(r.GuildID, "reports")} {
