@@ -202,4 +202,3 @@ func (g goRedisLog) Printf(_ context.Context, format string, v ...any) {
 	}
 	ev.Str("library", "go-redis").Msg(msg)
 }
-
