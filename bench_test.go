@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/reportbot/reportbot/bot"
@@ -306,10 +307,17 @@ func memKB(b *testing.B, pid int, field string) int {
 //   - paced-2000: reports are filed at 2,000 a second, open loop; submit-to-upstream
 //     p50/p99 is the latency at that load.
 //
-//     go test -run='^$' -bench=Delivery -benchtime=10000x .
+// Both run on one redis-server (single/…) and on a three-master Redis Cluster
+// (cluster/…), in the same run.
+//
+//	go test -run='^$' -bench=Delivery -benchtime=10000x .
 func BenchmarkDelivery(b *testing.B) {
 	up := newLeanUpstreams(b)
-	rdb := redistest.Start(b).Client(b)
+	b.Run("single", func(b *testing.B) { benchDelivery(b, up, redistest.Start(b).UniversalClient(b)) })
+	b.Run("cluster", func(b *testing.B) { benchDelivery(b, up, redistest.StartCluster(b, redistest.ClusterOptions{}).UniversalClient(b)) })
+}
+
+func benchDelivery(b *testing.B, up *leanUpstreams, rdb redis.UniversalClient) {
 	nop := zerolog.Nop()
 	rate := config.Rate{Count: 1000000, Per: time.Minute}
 	svc := reporting.NewService(rdb, reporting.Options{
@@ -338,6 +346,8 @@ func BenchmarkDelivery(b *testing.B) {
 		}
 	}
 	// One report first: the token, the scripts and the connections are then warm.
+	up.reset()
+	up.offset = 0
 	file(0)
 	up.wait(b, 1, 10*time.Second)
 	up.offset = 1

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,11 +34,32 @@ import (
 //   - throughput/*: 16 goroutines per core deciding as fast as they can; decisions/s.
 //     server-µs/op is Redis's own time per call (INFO commandstats).
 //
-//     go test -run='^$' -bench=LimitDecision -benchtime=20000x -count=5 ./reporting/
+// Every sub-benchmark runs on one redis-server (single/…) and on a three-master Redis
+// Cluster (cluster/…), in the same run.
+//
+//	go test -run='^$' -bench=LimitDecision -benchtime=20000x -count=5 ./reporting/
 func BenchmarkLimitDecision(b *testing.B) {
-	srv := redistest.Start(b)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64})
-	b.Cleanup(func() { rdb.Close() })
+	b.Run("single", func(b *testing.B) {
+		srv := redistest.Start(b)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64})
+		b.Cleanup(func() { rdb.Close() })
+		benchLimitDecision(b, rdb, func(ctx context.Context, fn func(context.Context, *redis.Client) error) error { return fn(ctx, rdb) })
+	})
+	b.Run("cluster", func(b *testing.B) {
+		c := redistest.StartCluster(b, redistest.ClusterOptions{})
+		addrs := make([]string, len(c.Nodes))
+		for i, n := range c.Nodes {
+			addrs[i] = n.Addr
+		}
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 64})
+		b.Cleanup(func() { rdb.Close() })
+		benchLimitDecision(b, rdb, rdb.ForEachMaster)
+	})
+}
+
+// benchLimitDecision runs the decisions on rdb; eachNode runs a command on every node
+// (one for a single server, every master of a cluster).
+func benchLimitDecision(b *testing.B, rdb redis.UniversalClient, eachNode func(context.Context, func(context.Context, *redis.Client) error) error) {
 	ctx := context.Background()
 	limiter := NewLimiter(rdb)
 	rr := redis_rate.NewLimiter(rdb)
@@ -83,33 +105,51 @@ func BenchmarkLimitDecision(b *testing.B) {
 	// sub-benchmark starts alike.
 	fresh := func(b *testing.B, op func() error) {
 		b.Helper()
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
+		if err := eachNode(ctx, func(ctx context.Context, c *redis.Client) error { return c.FlushDB(ctx).Err() }); err != nil {
 			b.Fatal(err)
 		}
 		seq.Store(0)
 		if err := op(); err != nil {
 			b.Fatal(err)
 		}
-		if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		if err := eachNode(ctx, func(ctx context.Context, c *redis.Client) error { return c.ConfigResetStat(ctx).Err() }); err != nil {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
 	}
+	// serverTime reports Redis's own time per call of cmd, over every node.
 	serverTime := func(b *testing.B, cmd string) {
 		b.Helper()
-		stats, err := rdb.Info(ctx, "commandstats").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, line := range strings.Split(stats, "\n") {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":"); ok {
-				for _, f := range strings.Split(rest, ",") {
-					if v, ok := strings.CutPrefix(f, "usec_per_call="); ok {
-						us, _ := strconv.ParseFloat(v, 64)
-						b.ReportMetric(us, "server-µs/op")
+		var mu sync.Mutex
+		var usec, calls float64
+		err := eachNode(ctx, func(ctx context.Context, c *redis.Client) error {
+			stats, err := c.Info(ctx, "commandstats").Result()
+			if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(stats, "\n") {
+				if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":"); ok {
+					for _, f := range strings.Split(rest, ",") {
+						k, v, _ := strings.Cut(f, "=")
+						n, _ := strconv.ParseFloat(v, 64)
+						mu.Lock()
+						switch k {
+						case "calls":
+							calls += n
+						case "usec":
+							usec += n
+						}
+						mu.Unlock()
 					}
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if calls > 0 {
+			b.ReportMetric(usec/calls, "server-µs/op")
 		}
 	}
 	p := func(lat []time.Duration, q float64) time.Duration { return lat[int(float64(len(lat)-1)*q)] }

@@ -233,6 +233,11 @@ func (p *Pipeline) work(ctx context.Context, l *lane) {
 		go func() {
 			defer workers.Done()
 			for m := range jobs {
+				if ctx.Err() != nil {
+					// Shutting down: an entry not yet in hand stays pending, for this
+					// instance's next start or another's reclaim.
+					continue
+				}
 				// A report in hand is finished even while shutting down.
 				p.handle(context.WithoutCancel(ctx), l.q, m)
 			}
