@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/bwmarrin/discordgo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -45,7 +44,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg, stdout)
-	discordgo.Logger = bot.DiscordgoLogger(log)
 
 	rdb, closeStore, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {
