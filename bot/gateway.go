@@ -89,7 +89,8 @@ type gateway struct {
 
 func newGateway(rest *REST, token string, shardID, shardCount int, log zerolog.Logger, status *outage, handle func(*discordgo.Interaction)) *gateway {
 	return &gateway{
-		rest: rest, token: token, shard: [2]int{shardID, shardCount}, log: log, status: status, handle: handle,
+		rest: rest, token: token, shard: [2]int{shardID, shardCount}, status: status, handle: handle,
+		log:           log.With().Int("shard", shardID).Logger(),
 		dialer:        &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 20 * time.Second},
 		backoff:       backoff{min: 500 * time.Millisecond, max: 30 * time.Second},
 		identifyEvery: identifyEvery,
@@ -341,6 +342,7 @@ func (g *gateway) dispatch(f frame) bool {
 			g.log.Error().Err(err).Msg("undecodable interaction from the gateway")
 			return false
 		}
+		g.log.Debug().Str("interaction_id", ic.ID).Str("guild_id", ic.GuildID).Msg("interaction from the gateway")
 		go g.handle(ic.Interaction)
 	}
 	return false
@@ -348,7 +350,7 @@ func (g *gateway) dispatch(f frame) bool {
 
 func (g *gateway) connected(resumed bool) {
 	downFor, attempts := g.status.ok()
-	ev := g.log.Info().Int("shard", g.shard[0]).Int("shards", g.shard[1]).Bool("resumed", resumed)
+	ev := g.log.Info().Int("shards", g.shard[1]).Bool("resumed", resumed)
 	if downFor > 0 {
 		ev = ev.Dur("down_for", downFor).Int("attempts", attempts)
 	}
