@@ -84,6 +84,8 @@ type Bot struct {
 	// registration and gatewayState follow those parts through Discord's outages.
 	registration *outage
 	gatewayState *outage
+	// registerBackoff spaces the attempts to register the commands.
+	registerBackoff backoff
 	// mu orders taking work (begin) against shutdown's stop.
 	mu        sync.Mutex
 	accepting bool
@@ -112,12 +114,9 @@ func New(o Options) *Bot {
 		laterQueue: make(chan func(context.Context), 4096),
 	}
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
-	b.registration = newOutage(b.log.With().Str("outage", "registration").Logger(),
-		"commands not registered yet", "failing", "retrying",
-		"registering commands failed; retrying until Discord answers", "registering commands still failing")
-	b.gatewayState = newOutage(b.log.With().Str("outage", "gateway").Logger(),
-		"not connected yet", "down", "reconnecting",
-		"gateway down; reconnecting", "gateway still down")
+	b.registration = registrationOutage(b.log)
+	b.registerBackoff = backoff{min: time.Second, max: time.Minute}
+	b.gatewayState = gatewayOutage(b.log)
 	b.checks = b.readyChecks(o.Ready)
 	for range laterWorkers {
 		go func() {
@@ -200,6 +199,18 @@ func (b *Bot) Run(ctx context.Context) error {
 	return err
 }
 
+func registrationOutage(log zerolog.Logger) *outage {
+	return newOutage(log.With().Str("outage", "registration").Logger(),
+		"commands not registered yet", "failing", "retrying",
+		"registering commands failed; retrying until Discord answers", "registering commands still failing")
+}
+
+func gatewayOutage(log zerolog.Logger) *outage {
+	return newOutage(log.With().Str("outage", "gateway").Logger(),
+		"not connected yet", "down", "reconnecting",
+		"gateway down; reconnecting", "gateway still down")
+}
+
 // RefusedError is Discord refusing the bot in a way no retry can cure: bad
 // credentials, or a gateway close code such as 4004 or 4010–4014. The bot stops with
 // it; everything else Discord answers is waited out.
@@ -240,7 +251,7 @@ const codeUnknownApplication = 10002
 // bot keeps serving: Discord still has the commands registered before, and the
 // interactions they bring are answered. It returns nil when ctx ends.
 func (b *Bot) register(ctx context.Context) error {
-	bo := backoff{min: time.Second, max: time.Minute}
+	bo := b.registerBackoff
 	for {
 		err := b.rest.BulkOverwrite(ctx, b.cfg.GuildID, b.commands)
 		var api *APIError
