@@ -135,8 +135,9 @@ func (b *Bot) Ready() <-chan struct{} { return b.ready }
 // Addr is the address the HTTP server listens on, once Ready.
 func (b *Bot) Addr() string { return b.lis.Addr().String() }
 
-// Run serves until ctx ends, then shuts down: it stops taking interactions, finishes
-// the work in flight, and closes the gateway session. The registration of the
+// Run serves until ctx ends, then shuts down: it closes the gateway session (and
+// stops registering), stops taking interactions and finishes the work in flight,
+// which includes answering what the gateway brought. The registration of the
 // commands and the gateway wait out Discord's outages, each on its own, while the
 // HTTP endpoint serves; Run returns early only when Discord refuses the bot's
 // credentials (a *RefusedError), after the same shutdown.
