@@ -162,23 +162,24 @@ func TestGatewayFaults(t *testing.T) {
 		}
 	})
 
-	t.Run("op 7", func(t *testing.T) {
-		s := New(t, Options{})
-		c, _ := session(t, s)
-		s.RequestReconnect()
-		if f := c.read(t); f.Op != opReconnect {
-			t.Fatalf("got %+v, want op 7", f)
-		}
-	})
-
-	t.Run("op 1", func(t *testing.T) {
-		s := New(t, Options{})
-		c, _ := session(t, s)
-		s.RequestHeartbeat()
-		if f := c.read(t); f.Op != opHeartbeat {
-			t.Fatalf("got %+v, want op 1", f)
-		}
-	})
+	requests := []struct {
+		name string
+		send func(*Server)
+		op   int
+	}{
+		{"op 7", (*Server).RequestReconnect, opReconnect},
+		{"op 1", (*Server).RequestHeartbeat, opHeartbeat},
+	}
+	for _, tt := range requests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(t, Options{})
+			c, _ := session(t, s)
+			tt.send(s)
+			if f := c.read(t); f.Op != tt.op {
+				t.Fatalf("got %+v, want op %d", f, tt.op)
+			}
+		})
+	}
 
 	for _, resumable := range []bool{true, false} {
 		t.Run("op 9 resumable "+strconv.FormatBool(resumable), func(t *testing.T) {
