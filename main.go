@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/bwmarrin/discordgo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -46,7 +45,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg, stdout)
-	discordgo.Logger = bot.DiscordgoLogger(log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -97,6 +95,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,
 		Router: router, REST: rest, Store: rdb,
 		Commands: commands.Definitions(svc.Enabled, svc.BungieMode()), Linker: linker,
+		Ready: []bot.ReadyCheck{{Name: "redis", Check: health.Probe}, {Name: "delivery", Check: pipeline.Check}},
 		Registry: reg, Logger: log,
 	})
 	// The bot and the delivery pipeline stop together: when ctx ends, or when either

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -117,9 +118,22 @@ type running struct {
 // start runs the bot until the test ends and waits until it is ready.
 func (e *env) start(t *testing.T) *running {
 	t.Helper()
+	r := e.launch(t)
+	r.waitFor(t, "the bot to become ready", func() bool {
+		return len(r.logs.lines("commands registered")) > 0 &&
+			(e.vars["DISCORD_GATEWAY"] != "true" || len(r.logs.lines("gateway connected")) > 0)
+	})
+	return r
+}
+
+// launch runs the bot, with a copy of e's variables, until the test ends, and waits
+// until it serves HTTP.
+func (e *env) launch(t *testing.T) *running {
+	t.Helper()
+	vars := maps.Clone(e.vars)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{logs: &logBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, func(k string) string { return e.vars[k] }, r.logs) }()
+	go func() { r.done <- run(ctx, func(k string) string { return vars[k] }, r.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -131,6 +145,18 @@ func (e *env) start(t *testing.T) *running {
 			t.Logf("the bot's log:\n%s", r.logs)
 		}
 	})
+	r.waitFor(t, "the bot to serve HTTP", func() bool {
+		if l := r.logs.lines("serving HTTP"); len(l) > 0 {
+			r.base = "http://" + l[0]["addr"].(string)
+		}
+		return r.base != ""
+	})
+	return r
+}
+
+// waitFor polls ok for up to 30 s; it fails the test if the bot stops first.
+func (r *running) waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -139,19 +165,12 @@ func (e *env) start(t *testing.T) *running {
 			t.Fatalf("the bot stopped: %v\n%s", err, r.logs)
 		default:
 		}
-		if r.base == "" {
-			if l := r.logs.lines("serving HTTP"); len(l) > 0 {
-				r.base = "http://" + l[0]["addr"].(string)
-			}
-		}
-		if r.base != "" && len(r.logs.lines("commands registered")) > 0 &&
-			(e.vars["DISCORD_GATEWAY"] != "true" || len(r.logs.lines("gateway connected")) > 0) {
-			return r
+		if ok() {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("the bot did not become ready:\n%s", r.logs)
-	return nil
+	t.Fatalf("waited 30 s for %s:\n%s", what, r.logs)
 }
 
 func slashData(name, sub string, opts ...map[string]any) map[string]any {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -62,7 +61,10 @@ type Options struct {
 	Store    Store
 	Commands []*discordgo.ApplicationCommand
 	// Linker, when set, serves the Bungie.net sign-in pages.
-	Linker   Linker
+	Linker Linker
+	// Ready are checks /readyz runs besides the bot's own ("registration", "gateway"
+	// and "redis"); one named like one of the bot's own takes its place.
+	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
 }
@@ -80,8 +82,13 @@ type Bot struct {
 	registry  *prometheus.Registry
 	log       zerolog.Logger
 	metrics   botMetrics
+	checks    []ReadyCheck
 
-	registered atomic.Bool
+	// registration and gatewayState follow those parts through Discord's outages.
+	registration *outage
+	gatewayState *outage
+	// registerBackoff spaces the attempts to register the commands.
+	registerBackoff backoff
 	// mu orders taking work (begin) against shutdown's stop.
 	mu        sync.Mutex
 	accepting bool
@@ -91,7 +98,8 @@ type Bot struct {
 	workCtx    context.Context
 	cancelWork context.CancelFunc
 
-	// ready is closed once the HTTP listener is up; Addr is then valid.
+	// ready is closed once the bot serves HTTP, its commands are registered and (with
+	// the gateway on) the gateway connected for the first time.
 	ready chan struct{}
 	lis   net.Listener
 
@@ -109,6 +117,10 @@ func New(o Options) *Bot {
 		laterQueue: make(chan func(context.Context), 4096),
 	}
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
+	b.registration = registrationOutage(b.log)
+	b.registerBackoff = backoff{min: time.Second, max: time.Minute}
+	b.gatewayState = gatewayOutage(b.log)
+	b.checks = b.readyChecks(o.Ready)
 	for range laterWorkers {
 		go func() {
 			for then := range b.laterQueue {
@@ -119,14 +131,19 @@ func New(o Options) *Bot {
 	return b
 }
 
-// Ready is closed when the bot serves HTTP and its commands are registered.
+// Ready is closed when the bot serves HTTP, its commands are registered and, with the
+// gateway on, the gateway has connected once. /readyz tells whether all is well now.
 func (b *Bot) Ready() <-chan struct{} { return b.ready }
 
 // Addr is the address the HTTP server listens on, once Ready.
 func (b *Bot) Addr() string { return b.lis.Addr().String() }
 
-// Run serves until ctx ends, then shuts down: it stops taking interactions, finishes
-// the work in flight, and closes the gateway session.
+// Run serves until ctx ends, then shuts down: it closes the gateway session (and
+// stops registering), stops taking interactions and finishes the work in flight,
+// which includes answering what the gateway brought. The registration of the
+// commands and the gateway wait out Discord's outages, each on its own, while the
+// HTTP endpoint serves; Run returns early only when Discord refuses the bot's
+// credentials (a *RefusedError), after the same shutdown.
 func (b *Bot) Run(ctx context.Context) error {
 	lis, err := net.Listen("tcp", b.addr)
 	if err != nil {
@@ -141,55 +158,140 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	b.log.Info().Str("addr", lis.Addr().String()).Bool("interactions_endpoint", b.publicKey != nil).Msg("serving HTTP")
 
-	if err := b.register(ctx); err != nil {
-		_ = srv.Close()
-		return err
-	}
-
-	var session *discordgo.Session
-	if b.cfg.Gateway {
-		if session, err = b.openGateway(); err != nil {
-			_ = srv.Close()
-			return err
+	discordCtx, stopDiscord := context.WithCancel(ctx)
+	defer stopDiscord()
+	refused := make(chan error, 2)
+	var parts sync.WaitGroup
+	parts.Go(func() {
+		if err := b.register(discordCtx); err != nil {
+			refused <- err
 		}
-		b.log.Info().Int("shard", b.cfg.ShardID).Int("shards", b.cfg.ShardCount).Msg("gateway connected")
+	})
+	firsts := []<-chan struct{}{b.registration.first}
+	if b.cfg.Gateway {
+		g := newGateway(b.rest, b.cfg.Token, b.cfg.ShardID, b.cfg.ShardCount,
+			b.log.With().Str("component", "gateway").Logger(), b.gatewayState, b.gatewayInteraction)
+		parts.Go(func() {
+			if err := g.run(discordCtx); err != nil {
+				refused <- err
+			}
+		})
+		firsts = append(firsts, b.gatewayState.first)
 	}
-	close(b.ready)
+	go func() {
+		for _, c := range firsts {
+			select {
+			case <-c:
+			case <-discordCtx.Done():
+				return
+			}
+		}
+		close(b.ready)
+	}()
 
 	select {
 	case <-ctx.Done():
-	case err := <-srvErr:
+	case err = <-srvErr:
 		b.log.Error().Err(err).Msg("HTTP server stopped")
+		err = nil
+	case err = <-refused:
+		b.log.Error().Err(err).Msg("Discord refused the bot; stopping")
 	}
-	return b.shutdown(srv, session)
+	stopDiscord()
+	parts.Wait()
+	b.shutdown(srv)
+	return err
 }
 
-// register overwrites the application's commands, retrying while Discord is
-// unreachable; a refusal (bad token, wrong application) stops start-up.
+func registrationOutage(log zerolog.Logger) *outage {
+	return newOutage(log.With().Str("outage", "registration").Logger(),
+		"commands not registered yet", "failing", "retrying",
+		"registering commands failed; retrying until Discord answers", "registering commands still failing")
+}
+
+func gatewayOutage(log zerolog.Logger) *outage {
+	return newOutage(log.With().Str("outage", "gateway").Logger(),
+		"not connected yet", "down", "reconnecting",
+		"gateway down; reconnecting", "gateway still down")
+}
+
+// RefusedError is Discord refusing the bot in a way no retry can cure: bad
+// credentials, or a gateway close code such as 4004 or 4010–4014. The bot stops with
+// it; everything else Discord answers is waited out.
+type RefusedError struct {
+	// Op is what the bot was doing, e.g. "registering commands".
+	Op string
+	// Hint says what to fix.
+	Hint string
+	Err  error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s: Discord refused the bot (%s): %v", e.Op, e.Hint, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+const credentialsHint = "check DISCORD_TOKEN and DISCORD_APPLICATION_ID"
+
+// refusesCredentials reports whether a REST answer refuses the bot's credentials:
+// 401 (bad token), 403 (the token may not act for this application, or in
+// DISCORD_GUILD_ID), or 404 Unknown Application (a wrong DISCORD_APPLICATION_ID).
+func refusesCredentials(err error) bool {
+	var api *APIError
+	return errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden ||
+		api.Status == http.StatusNotFound && api.Code == codeUnknownApplication)
+}
+
+// codeUnknownApplication is Discord's answer for an application id it does not know.
+const codeUnknownApplication = 10002
+
+// register overwrites the application's commands. It retries with capped backoff
+// for as long as Discord cannot be reached or answers 5xx or 429 (honouring
+// retry_after); a refusal of the credentials is returned, which stops the bot. Any
+// other 4xx means Discord read the commands and refused them: a bug in reportbot's
+// definitions, not an outage, and the same commands would be refused again. It is
+// logged as an error and /readyz reports it until a fixed release starts, but the
+// bot keeps serving: Discord still has the commands registered before, and the
+// interactions they bring are answered. It returns nil when ctx ends.
 func (b *Bot) register(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for attempt := 0; ; attempt++ {
+	bo := b.registerBackoff
+	for {
 		err := b.rest.BulkOverwrite(ctx, b.cfg.GuildID, b.commands)
 		var api *APIError
 		switch {
-		case err == nil:
-			b.registered.Store(true)
-			b.log.Info().Int("commands", len(b.commands)).Str("guild_id", b.cfg.GuildID).Msg("commands registered")
+		case ctx.Err() != nil:
 			return nil
+		case err == nil:
+			downFor, attempts := b.registration.ok()
+			ev := b.log.Info().Int("commands", len(b.commands)).Str("guild_id", b.cfg.GuildID)
+			if downFor > 0 {
+				ev = ev.Dur("down_for", downFor).Int("attempts", attempts)
+			}
+			ev.Msg("commands registered")
+			return nil
+		case refusesCredentials(err):
+			err = &RefusedError{Op: "registering commands", Hint: credentialsHint, Err: err}
+			b.registration.refuse(err)
+			return err
 		case errors.As(err, &api) && api.Status/100 == 4 && api.Status != http.StatusTooManyRequests:
-			return fmt.Errorf("registering commands: %w", err)
+			err = fmt.Errorf("commands refused by Discord (a bug in reportbot, not an outage; the commands registered before stay): %w", err)
+			b.registration.refuse(err)
+			b.log.Error().Err(err).Msg("registering commands")
+			return nil
 		}
-		b.log.Warn().Err(err).Int("attempt", attempt).Msg("registering commands; retrying")
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("registering commands: %w", err)
-		case <-time.After(time.Duration(min(1<<attempt, 10)) * time.Second):
+		b.registration.fail(err)
+		wait := bo.next()
+		if api != nil {
+			wait = max(wait, api.RetryAfter)
+		}
+		if !sleep(ctx, wait) {
+			return nil
 		}
 	}
 }
 
-func (b *Bot) shutdown(srv *http.Server, session *discordgo.Session) error {
+func (b *Bot) shutdown(srv *http.Server) {
 	b.log.Info().Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWithin)
 	defer cancel()
@@ -209,13 +311,7 @@ func (b *Bot) shutdown(srv *http.Server, session *discordgo.Session) error {
 		<-done
 	}
 	b.cancelWork()
-	if session != nil {
-		if err := session.Close(); err != nil {
-			b.log.Warn().Err(err).Msg("closing the gateway session")
-		}
-	}
 	b.log.Info().Msg("stopped")
-	return nil
 }
 
 // begin counts one piece of interaction work in, unless the bot is shutting down.

@@ -42,21 +42,6 @@ func (b *Bot) routes() http.Handler {
 	return mux
 }
 
-func (b *Bot) serveReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := b.store.Ping(ctx).Err(); err != nil {
-		b.log.Debug().Err(err).Msg("not ready: redis unreachable")
-		http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
-		return
-	}
-	if !b.registered.Load() {
-		http.Error(w, "commands not registered yet", http.StatusServiceUnavailable)
-		return
-	}
-	_, _ = io.WriteString(w, "ready\n")
-}
-
 // serveInteraction is Discord's outgoing webhook: verify, refuse replays, answer
 // within the deadline, then do the deferred work.
 func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {

@@ -149,6 +149,19 @@ func (r *REST) BulkOverwrite(ctx context.Context, guildID string, cmds []*discor
 	return r.do(ctx, http.MethodPut, path, true, body, nil, nil)
 }
 
+// GatewayBot asks where the gateway is and how many sessions the bot may still start
+// (GET /gateway/bot, which needs the bot token).
+func (r *REST) GatewayBot(ctx context.Context) (*discordgo.GatewayBotResponse, error) {
+	var out discordgo.GatewayBotResponse
+	if err := r.do(ctx, http.MethodGet, "/gateway/bot", true, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.URL == "" {
+		return nil, fmt.Errorf("discord GET /gateway/bot: no url in the answer")
+	}
+	return &out, nil
+}
+
 // commandBody writes default_member_permissions as a number, as Discord's OpenAPI
 // document has it; discordgo writes a string (which Discord's API also takes).
 type commandBody struct {
@@ -175,9 +188,13 @@ const codeUnknownWebhook = 10015
 // all) outlast that moment; a token that has really expired is not sent (package
 // commands stops using one after 14 minutes), so they are seldom spent in vain.
 func (r *REST) do(ctx context.Context, method, path string, auth bool, body any, files []*discordgo.File, out any) error {
-	payload, contentType, err := encode(body, files)
-	if err != nil {
-		return fmt.Errorf("discord %s %s: encoding: %w", method, path, err)
+	var payload []byte
+	var contentType string
+	if body != nil {
+		var err error
+		if payload, contentType, err = encode(body, files); err != nil {
+			return fmt.Errorf("discord %s %s: encoding: %w", method, path, err)
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		err := r.send(ctx, method, path, auth, payload, contentType, out)
@@ -215,7 +232,9 @@ func (r *REST) send(ctx context.Context, method, path string, auth bool, payload
 		return fmt.Errorf("discord %s %s: %w", method, redact(path), err)
 	}
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	if auth {
 		req.Header.Set("Authorization", "Bot "+r.token)
 	}

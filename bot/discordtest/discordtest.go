@@ -6,11 +6,15 @@
 //     and is answered 400, as Discord would), records every call and keeps the state
 //     a test wants to look at: interaction acknowledgements, original responses,
 //     follow-ups, channel messages, DM channels and registered commands;
-//   - a minimal gateway (websocket) that a discordgo session can open, identify on and
-//     receive dispatches from;
+//   - a minimal gateway (websocket) that a client (the bot's, or a discordgo
+//     session) can open, identify or resume on and receive dispatches from;
 //   - a Signer and Server.Post, which deliver interactions to the bot's HTTP endpoint
 //     exactly as Discord does, signature included;
-//   - a "CDN" serving attachments, and fault injection (429s, errors).
+//   - a "CDN" serving attachments, and fault injection: 429s and errors, outages of
+//     the REST API (errors, rate limits, dropped connections) and of the gateway
+//     (refused handshakes, dropped connections, zombie connections that stop
+//     acknowledging heartbeats, op 7, op 9), with RESUME replaying what a session
+//     missed.
 //
 // The bot under test is pointed at Server.URL as DISCORD_API_URL. Interactions are
 // created with NewInteraction and delivered with DispatchInteraction (gateway) or Post
@@ -112,12 +116,18 @@ type Server struct {
 	commandIDs   map[string]string // scope/type/name → id, stable across overwrites
 	attachments  map[string]*attachment
 
-	// Gateway state, also under mu.
-	conns      map[*gwConn]struct{}
-	sessions   map[string]*[2]int // session id → shard, for RESUME
-	identifies []Identify
-	nextIdent  int // the next identify WaitIdentify returns
-	gwDone     sync.WaitGroup
+	gwDone sync.WaitGroup
+
+	// gwMu guards the gateway state below. It is held across each dispatch's sequence
+	// number and write, so that a session's events go out in order. It is taken
+	// before a connection's write lock, never the other way round, and never with mu.
+	gwMu        sync.Mutex
+	conns       map[*gwConn]struct{}
+	sessions    map[string]*gwSession
+	identifies  []Identify
+	nextIdent   int // the next identify WaitIdentify returns
+	connections []*Connection
+	gwRefusal   *fault
 }
 
 // Call is one request the fake received.
@@ -135,7 +145,7 @@ type Call struct {
 	Body json.RawMessage
 	// Files are the file parts of a multipart body.
 	Files []File
-	// Status is what the fake answered.
+	// Status is what the fake answered; 0 when it dropped the connection.
 	Status int
 	// At is when the request arrived, on the fake's clock (see Advance).
 	At time.Time
@@ -179,7 +189,7 @@ func New(tb testing.TB, opts Options) *Server {
 		commandIDs:   map[string]string{},
 		attachments:  map[string]*attachment{},
 		conns:        map[*gwConn]struct{}{},
-		sessions:     map[string]*[2]int{},
+		sessions:     map[string]*gwSession{},
 	}
 	if s.AppID == "" {
 		s.AppID = randomSnowflake(time.Now())
@@ -235,11 +245,13 @@ func (s *Server) warm() {
 func (s *Server) close() {
 	s.mu.Lock()
 	s.closed = true
+	s.mu.Unlock()
+	s.gwMu.Lock()
 	conns := make([]*gwConn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.mu.Unlock()
+	s.gwMu.Unlock()
 	for _, c := range conns {
 		c.hangUp(1001, "server closing")
 	}
@@ -306,13 +318,33 @@ func (s *Server) addCall(c Call) {
 	s.mu.Unlock()
 }
 
-// fault is a scripted answer for the next n matching requests.
+// fault is a scripted answer: for the next left matching requests, or, when left
+// is -1, for every matching request until until (for ever when until is zero).
 type fault struct {
 	method, prefix string
 	left           int
-	status         int
-	retryAfter     time.Duration
-	global         bool
+	until          time.Time
+	Failure
+}
+
+// Failure is how a request fails: an answer with an error status, or a connection
+// dropped unanswered.
+type Failure struct {
+	// Status is the answer's status. A 429 carries what RateLimitNext describes
+	// (RetryAfter, Global); any other status a Discord error body
+	// {"code":0,"message":…}.
+	Status int
+	// RetryAfter and Global shape a 429.
+	RetryAfter time.Duration
+	Global     bool
+	// Drop closes the connection without an answer, as when Discord cannot be
+	// reached; Status is then unused.
+	Drop bool
+}
+
+// active reports whether f still applies at now.
+func (f *fault) active(now time.Time) bool {
+	return f.left > 0 || f.left == -1 && (f.until.IsZero() || now.Before(f.until))
 }
 
 // RateLimitNext makes the next n requests whose method is method (any when "") and
@@ -321,17 +353,47 @@ type fault struct {
 // and the body {"message":"You are being rate limited.","retry_after":<seconds>,
 // "global":global}. Faults apply to requests that pass authentication and validation.
 func (s *Server) RateLimitNext(method, pathPrefix string, n int, retryAfter time.Duration, global bool) {
-	s.addFault(&fault{method: method, prefix: pathPrefix, left: n, status: http.StatusTooManyRequests, retryAfter: retryAfter, global: global})
+	s.addFault(&fault{method: method, prefix: pathPrefix, left: n,
+		Failure: Failure{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Global: global}})
 }
 
 // FailNext makes the next n requests matching method and pathPrefix (as in
 // RateLimitNext) answer status with a Discord error body {"code":0,"message":…}.
 func (s *Server) FailNext(method, pathPrefix string, n int, status int) {
-	s.addFault(&fault{method: method, prefix: pathPrefix, left: n, status: status})
+	s.addFault(&fault{method: method, prefix: pathPrefix, left: n, Failure: Failure{Status: status}})
+}
+
+// FailFor is an outage: every request matching method and pathPrefix (as in
+// RateLimitNext) fails as f says, for d from now, or until Recover when d is 0.
+// Like the other faults it applies to requests that pass authentication and
+// validation, after the faults added before it.
+func (s *Server) FailFor(method, pathPrefix string, d time.Duration, f Failure) {
+	ft := &fault{method: method, prefix: pathPrefix, left: -1, Failure: f}
+	if d > 0 {
+		ft.until = time.Now().Add(d)
+	}
+	s.addFault(ft)
+}
+
+// Recover ends every outage: those of FailFor and RefuseGateway. Faults counted by
+// request (RateLimitNext, FailNext) stay.
+func (s *Server) Recover() {
+	s.mu.Lock()
+	kept := s.faults[:0]
+	for _, f := range s.faults {
+		if f.left != -1 {
+			kept = append(kept, f)
+		}
+	}
+	s.faults = kept
+	s.mu.Unlock()
+	s.gwMu.Lock()
+	s.gwRefusal = nil
+	s.gwMu.Unlock()
 }
 
 func (s *Server) addFault(f *fault) {
-	if f.left <= 0 {
+	if f.left == 0 {
 		return
 	}
 	s.mu.Lock()
@@ -339,15 +401,25 @@ func (s *Server) addFault(f *fault) {
 	s.mu.Unlock()
 }
 
-// takeFault consumes one use of the first fault matching the request, if any.
+// takeFault consumes one use of the first fault matching the request, if any;
+// faults that no longer apply are dropped on the way.
 func (s *Server) takeFault(method, path string) (fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, f := range s.faults {
+	now := time.Now()
+	for i := 0; i < len(s.faults); i++ {
+		f := s.faults[i]
+		if !f.active(now) {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			i--
+			continue
+		}
 		if (f.method == "" || strings.EqualFold(f.method, method)) && strings.HasPrefix(path, f.prefix) {
-			f.left--
-			if f.left == 0 {
-				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			if f.left > 0 {
+				f.left--
+				if f.left == 0 {
+					s.faults = append(s.faults[:i], s.faults[i+1:]...)
+				}
 			}
 			return *f, true
 		}
@@ -355,23 +427,33 @@ func (s *Server) takeFault(method, path string) (fault, bool) {
 	return fault{}, false
 }
 
-// writeFault answers with f and reports whether there was one.
-func (s *Server) writeFault(w http.ResponseWriter, method, path string) bool {
+// writeFault answers with the request's fault and reports whether there was one.
+func (s *Server) writeFault(w *statusWriter, method, path string) bool {
 	f, ok := s.takeFault(method, path)
 	if !ok {
 		return false
 	}
-	if f.status != http.StatusTooManyRequests {
-		writeError(w, f.status, 0, fmt.Sprintf("%d: %s", f.status, http.StatusText(f.status)))
-		return true
+	s.writeFailure(w, f.Failure)
+	return true
+}
+
+// writeFailure answers as f says.
+func (s *Server) writeFailure(w *statusWriter, f Failure) {
+	if f.Drop {
+		w.drop()
+		return
 	}
-	secs := f.retryAfter.Seconds()
+	if f.Status != http.StatusTooManyRequests {
+		writeError(w, f.Status, 0, fmt.Sprintf("%d: %s", f.Status, http.StatusText(f.Status)))
+		return
+	}
+	secs := f.RetryAfter.Seconds()
 	h := w.Header()
 	h.Set("Retry-After", strconv.Itoa(int(math.Ceil(secs))))
 	h.Set("X-RateLimit-Remaining", "0")
 	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(secs, 'f', 3, 64))
-	h.Set("X-RateLimit-Reset", resetAt(s.now(), f.retryAfter))
-	if f.global {
+	h.Set("X-RateLimit-Reset", resetAt(s.now(), f.RetryAfter))
+	if f.Global {
 		h.Set("X-RateLimit-Global", "true")
 		h.Set("X-RateLimit-Scope", "global")
 	} else {
@@ -380,9 +462,8 @@ func (s *Server) writeFault(w http.ResponseWriter, method, path string) bool {
 	writeJSON(w, http.StatusTooManyRequests, map[string]any{
 		"message":     "You are being rate limited.",
 		"retry_after": secs,
-		"global":      f.global,
+		"global":      f.Global,
 	})
-	return true
 }
 
 // rateLimitHeaders gives every answer the headers Discord sends, so that clients'
@@ -629,7 +710,18 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 // statusWriter remembers the status written, for the call record.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	dropped bool
+}
+
+// drop closes the connection without an answer.
+func (w *statusWriter) drop() {
+	w.dropped = true
+	conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		panic(fmt.Sprintf("discordtest: cannot drop the connection: %v", err))
+	}
+	_ = conn.Close()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -646,7 +738,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// code is the status answered; 0 when the connection was dropped.
 func (w *statusWriter) code() int {
+	if w.dropped {
+		return 0
+	}
 	if w.status == 0 {
 		return http.StatusOK
 	}

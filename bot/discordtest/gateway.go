@@ -21,13 +21,18 @@ const (
 	opHeartbeat      = 1
 	opIdentify       = 2
 	opResume         = 6
+	opReconnect      = 7
 	opInvalidSession = 9
 	opHello          = 10
 	opHeartbeatAck   = 11
 )
 
-// writeTimeout bounds a write to a session that stopped reading.
-const writeTimeout = 5 * time.Second
+const (
+	// writeTimeout bounds a write to a session that stopped reading.
+	writeTimeout = 5 * time.Second
+	// maxReplay is how many of a session's events the fake keeps for a RESUME.
+	maxReplay = 1000
+)
 
 // Identify is what a session sent in its IDENTIFY.
 type Identify struct {
@@ -37,6 +42,29 @@ type Identify struct {
 	Intents int
 	// Shard is [shard id, shard count], nil when not sharded.
 	Shard *[2]int
+	// At is when the fake received it.
+	At time.Time
+}
+
+// Connection is the fake's record of one gateway connection.
+type Connection struct {
+	// Opened is when the connection was upgraded; Closed when it ended (zero while
+	// it is open).
+	Opened, Closed time.Time
+	// Began is how a session began on it: "identify", "resume" (a RESUME the fake
+	// took), or "" (none yet, or a RESUME answered with op 9).
+	Began string
+	// Session is the id of the session on it, "" until one began.
+	Session string
+	// Heartbeats counts the heartbeats received. Unacked counts those of them
+	// received while the connection was a zombie (StopHeartbeatAcks): never
+	// acknowledged.
+	Heartbeats, Unacked int
+	// Replayed counts the events a RESUME sent again.
+	Replayed int
+	// CloseCode is the code of the client's close frame: 1006 when it hung up
+	// without one, 0 when the fake ended the connection.
+	CloseCode int
 }
 
 // frame is a gateway payload. s and t are null except in dispatches.
@@ -47,33 +75,46 @@ type frame struct {
 	T  *string         `json:"t"`
 }
 
-// gwConn is one websocket connection. mu serialises writes and guards seq, so that
-// sequence numbers go out in order; the session fields are guarded by Server.mu.
-// When both are held, mu is taken first.
+// gwSession is a session the fake started on an IDENTIFY; guarded by Server.gwMu.
+type gwSession struct {
+	id    string
+	shard *[2]int
+	seq   int64
+	// sent are the last maxReplay dispatches after READY, for RESUME.
+	sent []event
+	// conn is the connection the session runs on, nil between connections.
+	conn *gwConn
+	// ended is set when the session cannot be resumed: invalidated with op 9
+	// (false), or closed by the client with 1000 or 1001.
+	ended bool
+}
+
+type event struct {
+	seq int64
+	t   string
+	d   json.RawMessage
+}
+
+// gwConn is one websocket connection. wmu serialises its writes; the other fields
+// are guarded by Server.gwMu.
 type gwConn struct {
 	ws  *websocket.Conn
-	mu  sync.Mutex
-	seq int64
+	wmu sync.Mutex
 
-	identified bool
-	sessionID  string
-	shard      *[2]int
+	session *gwSession
+	// zombie connections acknowledge nothing and send nothing.
+	zombie bool
+	rec    *Connection
 }
 
-// send writes one payload; dispatches get the session's next sequence number.
-func (c *gwConn) send(op int, t string, d json.RawMessage) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sendLocked(op, t, d)
-}
-
-func (c *gwConn) sendLocked(op int, t string, d json.RawMessage) error {
+// write sends one payload; s is the sequence number of a dispatch.
+func (c *gwConn) write(op int, t string, seq int64, d json.RawMessage) error {
 	f := frame{Op: op, D: d}
 	if op == opDispatch {
-		c.seq++
-		seq := c.seq
 		f.S, f.T = &seq, &t
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := c.ws.WriteJSON(f); err != nil {
 		return fmt.Errorf("writing op %d: %w", op, err)
@@ -83,9 +124,7 @@ func (c *gwConn) sendLocked(op int, t string, d json.RawMessage) error {
 
 // hangUp closes the connection with a close frame, as Discord does.
 func (c *gwConn) hangUp(code int, text string) {
-	c.mu.Lock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
-	c.mu.Unlock()
 	_ = c.ws.Close()
 }
 
@@ -102,6 +141,17 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.gwDone.Done()
 
+	s.gwMu.Lock()
+	refusal := s.gwRefusal
+	if refusal != nil && !refusal.active(time.Now()) {
+		s.gwRefusal, refusal = nil, nil
+	}
+	s.gwMu.Unlock()
+	if refusal != nil {
+		s.writeFailure(&statusWriter{ResponseWriter: w}, refusal.Failure)
+		return
+	}
+
 	// Discord's compression is opt-in (compress, zlib-stream); the fake sends plain
 	// JSON text frames, which discordgo reads either way.
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -109,29 +159,43 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered the client.
 	}
-	c := &gwConn{ws: ws}
+	c := &gwConn{ws: ws, rec: &Connection{Opened: time.Now()}}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		c.hangUp(1001, "server closing")
 		return
 	}
+	s.gwMu.Lock()
 	s.conns[c] = struct{}{}
-	s.mu.Unlock()
+	s.connections = append(s.connections, c.rec)
+	s.gwMu.Unlock()
+
+	code := 0
 	defer func() {
-		s.mu.Lock()
+		s.gwMu.Lock()
 		delete(s.conns, c)
-		s.mu.Unlock()
+		c.rec.Closed, c.rec.CloseCode = time.Now(), code
+		if sess := c.session; sess != nil && sess.conn == c {
+			sess.conn = nil
+			// A client closing with 1000 or 1001 ends its session.
+			sess.ended = sess.ended || code == websocket.CloseNormalClosure || code == websocket.CloseGoingAway
+		}
+		s.gwMu.Unlock()
 		_ = ws.Close()
 	}()
 
 	hello := mustJSON(map[string]int64{"heartbeat_interval": s.heartbeat.Milliseconds()})
-	if c.send(opHello, "", hello) != nil {
+	if c.write(opHello, "", 0, hello) != nil {
 		return
 	}
 	for {
 		_, msg, err := ws.ReadMessage()
 		if err != nil {
+			if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
+				code = ce.Code
+			}
 			return
 		}
 		if !s.handleGateway(c, msg) {
@@ -150,12 +214,18 @@ func (s *Server) handleGateway(c *gwConn, msg []byte) bool {
 		c.hangUp(4002, "Error while decoding payload.")
 		return false
 	}
-	s.mu.Lock()
-	identified := c.identified
-	s.mu.Unlock()
+	s.gwMu.Lock()
+	identified, zombie := c.session != nil, c.zombie
+	if p.Op == opHeartbeat {
+		c.rec.Heartbeats++
+		if zombie {
+			c.rec.Unacked++
+		}
+	}
+	s.gwMu.Unlock()
 	switch p.Op {
 	case opHeartbeat:
-		return c.send(opHeartbeatAck, "", nil) == nil
+		return zombie || c.write(opHeartbeatAck, "", 0, nil) == nil
 	case opIdentify:
 		if identified {
 			c.hangUp(4005, "Already authenticated.")
@@ -196,12 +266,12 @@ func (s *Server) identify(c *gwConn, d json.RawMessage) bool {
 		c.hangUp(4010, "Invalid shard.")
 		return false
 	}
-	sid := randomHex(16)
+	sess := &gwSession{id: randomHex(16), shard: id.Shard, seq: 1, conn: c}
 	ready := map[string]any{
 		"v":                  10,
 		"user":               s.botUser(),
 		"guilds":             []any{},
-		"session_id":         sid,
+		"session_id":         sess.id,
 		"resume_gateway_url": s.GatewayURL,
 		"application":        map[string]any{"id": s.AppID, "flags": 0},
 	}
@@ -209,19 +279,19 @@ func (s *Server) identify(c *gwConn, d json.RawMessage) bool {
 		ready["shard"] = id.Shard
 	}
 	// The session counts (Sessions, WaitIdentify, Dispatch) from now on, so a test
-	// may dispatch as soon as the client has READY; holding the connection's lock
-	// until READY is written keeps any dispatch from overtaking it.
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s.mu.Lock()
-	c.identified, c.sessionID, c.shard = true, sid, id.Shard
-	s.sessions[sid] = id.Shard
-	s.identifies = append(s.identifies, Identify{Token: id.Token, Intents: id.Intents, Shard: id.Shard})
-	s.mu.Unlock()
-	return c.sendLocked(opDispatch, "READY", mustJSON(ready)) == nil
+	// may dispatch as soon as the client has READY; holding gwMu until READY is
+	// written keeps any dispatch from overtaking it.
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	c.session = sess
+	c.rec.Began, c.rec.Session = "identify", sess.id
+	s.sessions[sess.id] = sess
+	s.identifies = append(s.identifies, Identify{Token: id.Token, Intents: id.Intents, Shard: id.Shard, At: time.Now()})
+	return c.write(opDispatch, "READY", sess.seq, mustJSON(ready)) == nil
 }
 
-// resume continues a session the fake started, with the client's sequence number.
+// resume continues a session the fake started from the client's sequence number:
+// the events it missed, then RESUMED. A session that ended is answered op 9 false.
 func (s *Server) resume(c *gwConn, d json.RawMessage) bool {
 	var rp struct {
 		Token     string `json:"token"`
@@ -236,27 +306,41 @@ func (s *Server) resume(c *gwConn, d json.RawMessage) bool {
 		c.hangUp(4004, "Authentication failed")
 		return false
 	}
-	s.mu.Lock()
-	shard, known := s.sessions[rp.SessionID]
-	s.mu.Unlock()
-	if !known {
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	sess := s.sessions[rp.SessionID]
+	if sess == nil || sess.ended {
 		// Not resumable: the client must identify again.
-		return c.send(opInvalidSession, "", json.RawMessage("false")) == nil
+		return c.write(opInvalidSession, "", 0, json.RawMessage("false")) == nil
 	}
-	// As in identify: count the session, and let nothing overtake RESUMED.
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s.mu.Lock()
-	c.identified, c.sessionID, c.shard = true, rp.SessionID, shard
-	s.mu.Unlock()
-	c.seq = rp.Seq
-	return c.sendLocked(opDispatch, "RESUMED", json.RawMessage("{}")) == nil
+	if rp.Seq > sess.seq {
+		c.hangUp(4007, "Invalid seq.")
+		return false
+	}
+	if old := sess.conn; old != nil && old != c {
+		// The session moves; Discord hangs up the connection it leaves.
+		old.session = nil
+		go old.hangUp(4000, "Session resumed elsewhere.")
+	}
+	sess.conn, c.session = c, sess
+	c.rec.Began, c.rec.Session = "resume", sess.id
+	for _, ev := range sess.sent {
+		if ev.seq > rp.Seq {
+			if c.write(opDispatch, ev.t, ev.seq, ev.d) != nil {
+				return false
+			}
+			c.rec.Replayed++
+		}
+	}
+	sess.seq++
+	return c.write(opDispatch, "RESUMED", sess.seq, json.RawMessage("{}")) == nil
 }
 
 // Dispatch sends the event (op 0, with each session's next sequence number) to every
-// identified session. data is encoded as JSON unless it is a json.RawMessage already.
-// It fails when no session is connected, so that a test does not wait for an event
-// nobody received.
+// session. data is encoded as JSON unless it is a json.RawMessage already. A session
+// between connections, or on a zombie connection, keeps the event for its RESUME.
+// It fails when there is no session, connected or resumable, so that a test does
+// not wait for an event nobody will receive.
 func (s *Server) Dispatch(eventType string, data any) error {
 	raw, ok := data.(json.RawMessage)
 	if !ok {
@@ -268,27 +352,29 @@ func (s *Server) Dispatch(eventType string, data any) error {
 	return s.dispatch(eventType, raw, nil)
 }
 
-// dispatch sends to the identified sessions that want accepts (all when nil).
+// dispatch sends to the sessions that wants accepts (all when nil).
 func (s *Server) dispatch(eventType string, raw json.RawMessage, wants func(shard *[2]int) bool) error {
-	s.mu.Lock()
-	var to []*gwConn
-	for c := range s.conns {
-		if c.identified && (wants == nil || wants(c.shard)) {
-			to = append(to, c)
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	n := 0
+	for _, sess := range s.sessions {
+		if sess.ended || wants != nil && !wants(sess.shard) {
+			continue
+		}
+		n++
+		sess.seq++
+		sess.sent = append(sess.sent, event{seq: sess.seq, t: eventType, d: raw})
+		if len(sess.sent) > maxReplay {
+			sess.sent = sess.sent[1:]
+		}
+		if c := sess.conn; c != nil && !c.zombie {
+			// A failed write is a connection going away: the event waits for the
+			// RESUME, as on Discord.
+			_ = c.write(opDispatch, eventType, sess.seq, raw)
 		}
 	}
-	s.mu.Unlock()
-	if len(to) == 0 {
-		return fmt.Errorf("dispatching %s: no gateway session is connected", eventType)
-	}
-	var errs []error
-	for _, c := range to {
-		if err := c.send(opDispatch, eventType, raw); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("dispatching %s: %w", eventType, err)
+	if n == 0 {
+		return fmt.Errorf("dispatching %s: no gateway session is connected or resumable", eventType)
 	}
 	return nil
 }
@@ -311,6 +397,96 @@ func shardOf(guildID string) func(*[2]int) bool {
 	}
 }
 
+// StopHeartbeatAcks turns the gateway connections open now into zombies, as when
+// the network between a bot and Discord dies without either end noticing: they
+// acknowledge no heartbeat and send nothing more. Their sessions keep the events
+// dispatched meanwhile for a RESUME, as Discord does. Connections opened later are
+// healthy.
+func (s *Server) StopHeartbeatAcks() {
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	for c := range s.conns {
+		c.zombie = true
+	}
+}
+
+// RequestReconnect sends op 7 (Reconnect) on every healthy connection with a
+// session: the client should close it and resume.
+func (s *Server) RequestReconnect() {
+	s.sendOp(opReconnect, nil, nil)
+}
+
+// RequestHeartbeat sends op 1 on every healthy connection with a session: the
+// client must send a heartbeat at once.
+func (s *Server) RequestHeartbeat() {
+	s.sendOp(opHeartbeat, nil, nil)
+}
+
+// InvalidateSessions sends op 9 (Invalid Session) with d = resumable on every
+// healthy connection with a session. When not resumable, the sessions end: the
+// client must identify again, and a RESUME of one is answered op 9 false.
+func (s *Server) InvalidateSessions(resumable bool) {
+	var end func(*gwConn)
+	if !resumable {
+		end = func(c *gwConn) {
+			c.session.ended = true
+			c.session.conn, c.session = nil, nil
+		}
+	}
+	s.sendOp(opInvalidSession, json.RawMessage(strconv.FormatBool(resumable)), end)
+}
+
+// sendOp sends op with d on every healthy connection with a session, then runs
+// after (when set) on each, holding gwMu.
+func (s *Server) sendOp(op int, d json.RawMessage, after func(*gwConn)) {
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	for c := range s.conns {
+		if c.session == nil || c.zombie {
+			continue
+		}
+		_ = c.write(op, "", 0, d)
+		if after != nil {
+			after(c)
+		}
+	}
+}
+
+// DropConnections closes every gateway connection without a close frame, as a
+// network failure does; their sessions stay resumable.
+func (s *Server) DropConnections() {
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	for c := range s.conns {
+		_ = c.ws.Close()
+	}
+}
+
+// RefuseGateway makes new gateway connections fail, for d from now or until Recover
+// when d is 0: the handshake is answered f.Status without an upgrade (the client's
+// "bad handshake"), or, with f.Drop, the connection is closed unanswered.
+// Connections already open are left alone (DropConnections ends them).
+func (s *Server) RefuseGateway(d time.Duration, f Failure) {
+	ft := &fault{left: -1, Failure: f}
+	if d > 0 {
+		ft.until = time.Now().Add(d)
+	}
+	s.gwMu.Lock()
+	s.gwRefusal = ft
+	s.gwMu.Unlock()
+}
+
+// Connections returns the records of the gateway connections so far, oldest first.
+func (s *Server) Connections() []Connection {
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	out := make([]Connection, len(s.connections))
+	for n, c := range s.connections {
+		out[n] = *c
+	}
+	return out
+}
+
 // WaitIdentify waits for the next IDENTIFY not yet returned by WaitIdentify, oldest
 // first (so a sharded test calls it once per shard), and returns it; the session
 // then receives dispatches, after its READY. On timeout it fails the test.
@@ -318,14 +494,14 @@ func (s *Server) WaitIdentify(tb testing.TB, timeout time.Duration) Identify {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		s.mu.Lock()
+		s.gwMu.Lock()
 		if s.nextIdent < len(s.identifies) {
 			id := s.identifies[s.nextIdent]
 			s.nextIdent++
-			s.mu.Unlock()
+			s.gwMu.Unlock()
 			return id
 		}
-		s.mu.Unlock()
+		s.gwMu.Unlock()
 		if time.Now().After(deadline) {
 			tb.Fatalf("discordtest: no gateway IDENTIFY within %v", timeout)
 			return Identify{}
@@ -334,13 +510,20 @@ func (s *Server) WaitIdentify(tb testing.TB, timeout time.Duration) Identify {
 	}
 }
 
-// Sessions returns the number of connected, identified gateway sessions.
+// Identifies returns every IDENTIFY received so far, oldest first.
+func (s *Server) Identifies() []Identify {
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	return append([]Identify(nil), s.identifies...)
+}
+
+// Sessions returns the number of sessions connected on a connection now.
 func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
 	n := 0
-	for c := range s.conns {
-		if c.identified {
+	for _, sess := range s.sessions {
+		if sess.conn != nil {
 			n++
 		}
 	}

@@ -145,6 +145,20 @@ func (m *Monitor) Quiet(err error) bool {
 	return down
 }
 
+// Probe pings Redis now: nil when it answers, else the outage (begun now if it was
+// not known yet) and why, for /readyz.
+func (m *Monitor) Probe(ctx context.Context) error {
+	err := m.rdb.Ping(ctx).Err()
+	if err == nil {
+		m.recovered()
+		return nil
+	}
+	if _, outage := m.Failed(err); !outage {
+		return fmt.Errorf("not answering: %w", err)
+	}
+	return m.Check(ctx)
+}
+
 // Check is nil while Redis answers, else why not (for /readyz).
 func (m *Monitor) Check(context.Context) error {
 	m.mu.Lock()
