@@ -314,7 +314,9 @@ func memKB(b *testing.B, pid int, field string) int {
 func BenchmarkDelivery(b *testing.B) {
 	up := newLeanUpstreams(b)
 	b.Run("single", func(b *testing.B) { benchDelivery(b, up, redistest.Start(b).UniversalClient(b)) })
-	b.Run("cluster", func(b *testing.B) { benchDelivery(b, up, redistest.StartCluster(b, redistest.ClusterOptions{}).UniversalClient(b)) })
+	b.Run("cluster", func(b *testing.B) {
+		benchDelivery(b, up, redistest.StartCluster(b, redistest.ClusterOptions{}).UniversalClient(b))
+	})
 }
 
 func benchDelivery(b *testing.B, up *leanUpstreams, rdb redis.UniversalClient) {

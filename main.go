@@ -95,7 +95,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,
 		Router: router, REST: rest, Store: rdb,
 		Commands: commands.Definitions(svc.Enabled, svc.BungieMode()), Linker: linker,
-		Ready: []bot.ReadyCheck{{Name: "redis", Check: health.Probe}, {Name: "delivery", Check: pipeline.Check}},
+		Ready:    []bot.ReadyCheck{{Name: "redis", Check: health.Probe}, {Name: "delivery", Check: pipeline.Check}},
 		Registry: reg, Logger: log,
 	})
 	// The bot and the delivery pipeline stop together: when ctx ends, or when either

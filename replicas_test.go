@@ -124,4 +124,3 @@ func TestReplicasBehaveAsOne(t *testing.T) {
 		}
 	})
 }
-
