@@ -187,6 +187,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		l.lastRead.Store(time.Now().UnixNano()) // its group is there: it can be read
 	}
 	if err := p.migrate(ctx); err != nil {
 		p.log.Warn().Err(err).Msg("moving reports of the old single queue; trying again at the next start")

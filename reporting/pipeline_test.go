@@ -130,7 +130,9 @@ func (w *world) file(n int) *Report {
 
 func (w *world) waitDelivered(ids ...string) {
 	w.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: CI runs every package at once, under -race, on two cores; the wait
+	// ends as soon as the reports are settled.
+	deadline := time.Now().Add(60 * time.Second)
 	for _, id := range ids {
 		for {
 			r, err := w.svc.Reports.Get(context.Background(), id)
