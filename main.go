@@ -27,6 +27,7 @@ import (
 	"github.com/reportbot/reportbot/reporting/bungie"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
 	"github.com/reportbot/reportbot/reporting/redishealth"
+	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
 func main() {
@@ -59,6 +60,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// come out as JSON events like every other.
 	redis.SetLogger(health.Logger())
 
+	// Every upstream's requests are counted and timed the same way.
+	clients := upstream.NewMetrics(reg)
 	opts := reporting.Options{
 		DefaultLimit: cfg.ReportLimit, MaxLimit: cfg.ReportLimitMax, GlobalLimit: cfg.ReportLimitGlobal,
 		Retention: cfg.Retention, WaitReplicas: cfg.Redis.WaitReplicas, Health: health,
@@ -66,13 +69,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	if rh := cfg.RallyHere; rh != nil {
 		opts.RallyHere = rallyhere.New(rh.APIURL, rh.ClientID, rh.ClientSecret,
-			rallyhere.Options{Observe: reporting.UpstreamObserver(reg, "rallyhere")})
+			rallyhere.Options{HTTPClient: clients.Client("rallyhere", 15*time.Second)})
 		opts.RallyHereFallback = rh.FallbackSourcePlayer
 	}
 	var linker bot.Linker
 	if b := cfg.Bungie; b != nil {
 		client := bungie.New(b.APIKey, bungie.Options{APIURL: b.APIURL, StatsURL: b.StatsURL, WebURL: b.WebURL,
-			Observe: reporting.UpstreamObserver(reg, "bungie")})
+			HTTPClient: clients.Client("bungie", 15*time.Second)})
 		opts.Bungie, opts.BungieMode, opts.BungieWeb = client, b.Mode, b.WebURL
 		if b.Mode == config.ModeAPI {
 			public := cfg.PublicURL.String()
@@ -88,7 +91,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	svc := reporting.NewService(rdb, opts)
 
-	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, nil)
+	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, clients.Client("discord", 30*time.Second))
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log), reporting.PipelineOptions{Logger: log})
 	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{

@@ -10,11 +10,12 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
 // userAgent is the form Discord requires of bots.
@@ -32,20 +33,13 @@ type REST struct {
 }
 
 // NewREST returns a client of the API at base (e.g. https://discord.com/api/v10)
-// authenticating with the bot token.
+// authenticating with the bot token. hc defaults to a pooled client with a 30-second
+// timeout; main passes an instrumented one (upstream.Metrics).
 func NewREST(base, token, appID string, hc *http.Client) *REST {
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second, Transport: pooledTransport()}
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: upstream.Transport()}
 	}
 	return &REST{base: strings.TrimRight(base, "/"), token: token, appID: appID, hc: hc}
-}
-
-// pooledTransport keeps enough idle connections to Discord for the bot's concurrency:
-// Go's default keeps two per host, and every call past those opens a new connection.
-func pooledTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
-	return t
 }
 
 // APIError is an error answer of Discord.
@@ -196,38 +190,26 @@ func (r *REST) do(ctx context.Context, method, path string, auth bool, body any,
 			return fmt.Errorf("discord %s %s: encoding: %w", method, path, err)
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	return upstream.Retry(ctx, func(attempt int) (time.Duration, error) {
 		err := r.send(ctx, method, path, auth, payload, contentType, out)
 		var e *APIError
 		if !errors.As(err, &e) {
-			return err
+			return -1, err
 		}
-		var wait time.Duration
 		switch {
 		case e.Status == http.StatusTooManyRequests && attempt < 3:
-			wait = e.RetryAfter
+			return e.RetryAfter, err
 		case e.Status >= 500 && attempt < 3:
-			wait = time.Duration(250<<attempt) * time.Millisecond
+			return time.Duration(250<<attempt) * time.Millisecond, err
 		case e.Code == codeUnknownWebhook && strings.HasPrefix(path, "/webhooks/") && attempt < 5:
-			wait = time.Duration(100<<attempt) * time.Millisecond
-		default:
-			return err
+			return time.Duration(100<<attempt) * time.Millisecond, err
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+100*time.Millisecond {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
+		return -1, err
+	})
 }
 
 func (r *REST) send(ctx context.Context, method, path string, auth bool, payload []byte, contentType string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(upstream.WithOp(ctx, route(method, path)), method, r.base+path, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("discord %s %s: %w", method, redact(path), err)
 	}
@@ -263,8 +245,8 @@ func (r *REST) send(ctx context.Context, method, path string, auth bool, payload
 			e.Code, e.Message = body.Code, body.Message
 			e.RetryAfter = time.Duration(body.RetryAfter * float64(time.Second))
 		}
-		if s, err := strconv.ParseFloat(resp.Header.Get("Retry-After"), 64); err == nil && e.RetryAfter == 0 {
-			e.RetryAfter = time.Duration(s * float64(time.Second))
+		if e.RetryAfter == 0 {
+			e.RetryAfter = upstream.RetryAfter(resp.Header)
 		}
 		return e
 	}
@@ -274,6 +256,20 @@ func (r *REST) send(ctx context.Context, method, path string, auth bool, payload
 		}
 	}
 	return nil
+}
+
+// route names a request for the metrics, from a closed set: the method and the path
+// without its ids and tokens ("PATCH /webhooks/messages/@original").
+func route(method, path string) string {
+	path, _, _ = strings.Cut(path, "?")
+	var kept []string
+	for _, seg := range strings.Split(strings.Trim(path, "/"), "/") {
+		if seg == "" || seg[0] >= '0' && seg[0] <= '9' || len(seg) > 20 {
+			continue // an id, or a token
+		}
+		kept = append(kept, seg)
+	}
+	return method + " /" + strings.Join(kept, "/")
 }
 
 // redact hides the token segment of interaction and webhook routes.

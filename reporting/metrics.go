@@ -1,9 +1,6 @@
 package reporting
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -61,25 +58,4 @@ var scopeNames = map[LimitScope]string{
 
 func (m metrics) limitDecision(d Decision) {
 	m.decisions.WithLabelValues(scopeNames[d.Scope]).Inc()
-}
-
-// UpstreamObserver returns a function that counts and times the requests to one
-// upstream, for the upstream clients' Observe options.
-func UpstreamObserver(reg prometheus.Registerer, upstream string) func(op string, status int, d time.Duration) {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name:        "reportbot_upstream_requests_total",
-		Help:        "Requests to an upstream API by operation and HTTP status (0: no answer).",
-		ConstLabels: prometheus.Labels{"upstream": upstream},
-	}, []string{"op", "status"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:        "reportbot_upstream_request_seconds",
-		Help:        "Latency of requests to an upstream API.",
-		ConstLabels: prometheus.Labels{"upstream": upstream},
-		Buckets:     prometheus.ExponentialBuckets(0.005, 2, 12),
-	}, []string{"op"})
-	reg.MustRegister(requests, latency)
-	return func(op string, status int, d time.Duration) {
-		requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
-		latency.WithLabelValues(op).Observe(d.Seconds())
-	}
 }

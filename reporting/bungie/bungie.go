@@ -11,13 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
 // Client talks to Bungie.net with an application's API key. It is safe for
@@ -26,7 +27,6 @@ type Client struct {
 	apiURL, statsURL, webURL string
 	apiKey                   string
 	hc                       *http.Client
-	observe                  func(op string, status int, d time.Duration)
 }
 
 // Options are a Client's endpoints and tuning.
@@ -35,25 +35,18 @@ type Options struct {
 	// PGCRs are read from (https://stats.bungie.net/Platform), WebURL the site
 	// (https://www.bungie.net). No trailing slashes.
 	APIURL, StatsURL, WebURL string
-	// HTTPClient defaults to one with a 15-second timeout.
+	// HTTPClient defaults to a pooled one with a 15-second timeout; main passes an
+	// instrumented one (upstream.Metrics).
 	HTTPClient *http.Client
-	// Observe, when set, is told the outcome of every request (status 0: no answer).
-	Observe func(op string, status int, d time.Duration)
 }
 
 // New returns a client using apiKey.
 func New(apiKey string, o Options) *Client {
 	hc := o.HTTPClient
 	if hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
-		hc = &http.Client{Timeout: 15 * time.Second, Transport: t}
+		hc = &http.Client{Timeout: 15 * time.Second, Transport: upstream.Transport()}
 	}
-	observe := o.Observe
-	if observe == nil {
-		observe = func(string, int, time.Duration) {}
-	}
-	return &Client{apiURL: o.APIURL, statsURL: o.StatsURL, webURL: o.WebURL, apiKey: apiKey, hc: hc, observe: observe}
+	return &Client{apiURL: o.APIURL, statsURL: o.StatsURL, webURL: o.WebURL, apiKey: apiKey, hc: hc}
 }
 
 // Error codes of Bungie's envelope the bot acts on (Exceptions.PlatformErrorCodes).
@@ -121,9 +114,7 @@ func IsTemporary(err error) bool {
 	if errors.As(err, &e) {
 		return e.Temporary()
 	}
-	var ne net.Error
-	return errors.Is(err, ErrOutage) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.Is(err, ErrOutage) || upstream.Temporary(err)
 }
 
 // Int64 is an int64 as Bungie sends it: a JSON string, or (rarely) a number.
@@ -156,7 +147,7 @@ func (c *Client) call(ctx context.Context, op, method, url, bearer string, body,
 		}
 		payload = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, payload)
+	req, err := http.NewRequestWithContext(upstream.WithOp(ctx, op), method, url, payload)
 	if err != nil {
 		return fmt.Errorf("bungie %s: %w", op, err)
 	}
@@ -168,15 +159,12 @@ func (c *Client) call(ctx context.Context, op, method, url, bearer string, body,
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		c.observe(op, 0, time.Since(start))
 		return fmt.Errorf("bungie %s: %w", op, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	c.observe(op, resp.StatusCode, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("bungie %s: reading the answer: %w", op, err)
 	}

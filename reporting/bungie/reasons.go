@@ -9,7 +9,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"time"
+
+	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
 // Category is a report reason category of the manifest
@@ -101,19 +102,16 @@ func (c *Client) Reasons(ctx context.Context) ([]Category, error) {
 	if path == "" {
 		return nil, fmt.Errorf("bungie manifest: %w: no DestinyReportReasonCategoryDefinition path", ErrOutage)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.webURL+path, nil)
+	req, err := http.NewRequestWithContext(upstream.WithOp(ctx, "manifest-component"), http.MethodGet, c.webURL+path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bungie manifest component: %w", err)
 	}
 	req.Header.Set("X-API-Key", c.apiKey)
-	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		c.observe("manifest-component", 0, time.Since(start))
 		return nil, fmt.Errorf("bungie manifest component: %w", err)
 	}
 	defer resp.Body.Close()
-	c.observe("manifest-component", resp.StatusCode, time.Since(start))
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return nil, fmt.Errorf("bungie manifest component: %w", err)

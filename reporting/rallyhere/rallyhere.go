@@ -16,24 +16,23 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
 // Client talks to one RallyHere environment with a server token. It is safe for
 // concurrent use.
 type Client struct {
-	base    string
-	hc      *http.Client
-	tokens  *tokens
-	observe func(op string, status int, d time.Duration)
+	base   string
+	hc     *http.Client
+	tokens *tokens
 }
 
 // Options tune a Client; the zero value is usable.
 type Options struct {
-	// HTTPClient defaults to a client with a 15-second timeout.
+	// HTTPClient defaults to a pooled client with a 15-second timeout; main passes
+	// an instrumented one (upstream.Metrics).
 	HTTPClient *http.Client
-	// Observe, when set, is told the outcome of every request (status 0 for a
-	// transport error), for metrics.
-	Observe func(op string, status int, d time.Duration)
 }
 
 // New returns a client of the environment at baseURL (without the /users or
@@ -41,17 +40,9 @@ type Options struct {
 func New(baseURL, clientID, clientSecret string, o Options) *Client {
 	hc := o.HTTPClient
 	if hc == nil {
-		// Go's default transport keeps two idle connections per host; the bot makes
-		// many concurrent calls to one host.
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
-		hc = &http.Client{Timeout: 15 * time.Second, Transport: t}
+		hc = &http.Client{Timeout: 15 * time.Second, Transport: upstream.Transport()}
 	}
-	observe := o.Observe
-	if observe == nil {
-		observe = func(string, int, time.Duration) {}
-	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: hc, observe: observe}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
 	c.tokens = newTokens(c, clientID, clientSecret)
 	return c
 }
@@ -109,9 +100,7 @@ func IsTemporary(err error) bool {
 	if errors.As(err, &e) {
 		return e.Temporary()
 	}
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errBadAnswer)
+	return upstream.Temporary(err) || errors.Is(err, errBadAnswer)
 }
 
 // errBadAnswer marks a 2xx answer that could not be read: the service is misbehaving,
@@ -234,36 +223,30 @@ func (c *Client) do(ctx context.Context, op, method, path string, body, out any)
 			return fmt.Errorf("rallyhere %s: encoding the request: %w", op, err)
 		}
 	}
-	refreshed, retried := false, 0
-	for {
+	refreshed := false
+	return upstream.Retry(ctx, func(retried int) (time.Duration, error) {
 		tok, err := c.tokens.get(ctx)
 		if err != nil {
-			return err
+			return -1, err
 		}
 		err = c.send(ctx, op, method, path, "Bearer "+tok, payload, out)
 		if !refreshed && IsCode(err, http.StatusForbidden, "auth_token_expired") {
 			refreshed = true
 			c.tokens.expire(tok)
-			continue
+			return 0, err
 		}
 		wait := time.Duration(100<<retried) * time.Millisecond
-		if method != http.MethodGet || retried == readRetries || !passing(ctx, err, wait) || !sleep(ctx, wait) {
-			return err
+		if err == nil || method != http.MethodGet || retried >= readRetries || !passing(err, wait) {
+			return -1, err
 		}
-		retried++
-	}
+		return wait, err
+	})
 }
 
 // passing reports whether err is a fault that trying again after wait may well
 // clear: a 5xx that asks for no longer wait, or a connection dropped or refused. A
-// 429, a timeout and the end of ctx are left to the caller.
-func passing(ctx context.Context, err error, wait time.Duration) bool {
-	if err == nil || ctx.Err() != nil {
-		return false
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*wait {
-		return false
-	}
+// 429 and a timeout are left to the caller.
+func passing(err error, wait time.Duration) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Status >= 500 && e.RetryAfter <= wait
@@ -275,24 +258,12 @@ func passing(ctx context.Context, err error, wait time.Duration) bool {
 	return IsTemporary(err)
 }
 
-// sleep waits d unless ctx ends first; it reports whether it waited.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 func (c *Client) send(ctx context.Context, op, method, path, auth string, payload []byte, out any) error {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(upstream.WithOp(ctx, op), method, c.base+path, body)
 	if err != nil {
 		return fmt.Errorf("rallyhere %s: %w", op, err)
 	}
@@ -301,15 +272,12 @@ func (c *Client) send(ctx context.Context, op, method, path, auth string, payloa
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		c.observe(op, 0, time.Since(start))
 		return fmt.Errorf("rallyhere %s: %w", op, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	c.observe(op, resp.StatusCode, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("rallyhere %s: reading the answer: %w", op, err)
 	}
@@ -325,7 +293,7 @@ func (c *Client) send(ctx context.Context, op, method, path, auth string, payloa
 }
 
 func decodeError(op string, resp *http.Response, raw []byte) error {
-	e := &Error{Op: op, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+	e := &Error{Op: op, Status: resp.StatusCode, RetryAfter: upstream.RetryAfter(resp.Header)}
 	var body struct {
 		ErrorCode string          `json:"error_code"`
 		Desc      string          `json:"desc"`
@@ -345,18 +313,4 @@ func decodeError(op string, resp *http.Response, raw []byte) error {
 		e.Desc = strings.TrimSpace(string(raw[:min(len(raw), 200)]))
 	}
 	return e
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }
