@@ -195,9 +195,13 @@ func TestLoadRedis(t *testing.T) {
 		check func(Redis) bool
 	}{
 		{"single", map[string]string{"REDIS_URL": "redis://:pw@db:6380/2"},
-			func(r Redis) bool { return r.Single != nil && r.Single.Addr == "db:6380" && r.Single.DB == 2 && r.Single.Password == "pw" }},
+			func(r Redis) bool {
+				return r.Single != nil && r.Single.Addr == "db:6380" && r.Single.DB == 2 && r.Single.Password == "pw"
+			}},
 		{"cluster", map[string]string{"REDIS_MODE": "cluster", "REDIS_URL": "redis://h1:7000?addr=h2:7001&addr=h3:7002"},
-			func(r Redis) bool { return r.Cluster != nil && strings.Join(r.Cluster.Addrs, ",") == "h1:7000,h2:7001,h3:7002" }},
+			func(r Redis) bool {
+				return r.Cluster != nil && strings.Join(r.Cluster.Addrs, ",") == "h1:7000,h2:7001,h3:7002"
+			}},
 		{"sentinel", map[string]string{"REDIS_MODE": "sentinel", "REDIS_URL": "redis://s1:26379?master_name=m&addr=s2:26379", "REDIS_WAIT_REPLICAS": "1"},
 			func(r Redis) bool {
 				return r.Failover != nil && r.Failover.MasterName == "m" && strings.Join(r.Addrs(), ",") == "s1:26379,s2:26379" && r.WaitReplicas == 1
