@@ -24,6 +24,7 @@ import (
 	"github.com/reportbot/reportbot/bot"
 	"github.com/reportbot/reportbot/commands"
 	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/config/buildinfo"
 	"github.com/reportbot/reportbot/reporting"
 	"github.com/reportbot/reportbot/reporting/bungie"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
@@ -31,21 +32,45 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "reportbot:", err)
-		os.Exit(1)
-	}
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
 }
 
-// run wires the bot from the environment and runs it until ctx ends.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// run does what the command line args (without the program's name) ask, reading the
+// environment through getenv: with none it runs the bot until ctx ends; see usage.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd, err := command(args)
+	switch {
+	case err != nil:
+		return err
+	case cmd == cmdVersion:
+		_, err := io.WriteString(stdout, buildinfo.Read().String())
+		return err
+	case cmd == cmdHealthcheck:
+		addr, err := config.HTTPAddr(getenv)
+		if err != nil {
+			return err
+		}
+		return bot.CheckReady(ctx, addr)
+	case cmd == cmdHelp:
+		return writeUsage(stdout)
+	}
+	return serve(ctx, getenv, stdout)
+}
+
+// serve wires the bot from the environment and runs it until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stdout)
 	discordgo.Logger = bot.DiscordgoLogger(log)
+	build := buildinfo.Read()
+	log.Info().Str("version", build.Version).Str("commit", build.Commit).
+		Str("invite_url", bot.InviteURL(cfg.Discord.ApplicationID)).
+		Msg("starting; add the bot to a server with its invite_url")
 
 	rdb, closeStore, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {
@@ -54,7 +79,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer closeStore()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build.Collector())
 
 	opts := reporting.Options{
 		DefaultLimit: cfg.ReportLimit, MaxLimit: cfg.ReportLimitMax, GlobalLimit: cfg.ReportLimitGlobal,
