@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// ShutdownBudget is the longest the bot takes to stop after a SIGTERM: a supervisor
+// must wait longer before it kills it (deploy/reportbot.service and
+// docker-compose.yml wait 35 s; tests in deploy/ check it).
+const ShutdownBudget = shutdownWithin
+
 // HealthcheckTimeout bounds `reportbot healthcheck`: a bot that takes longer to say
 // it is ready is not.
 const HealthcheckTimeout = 3 * time.Second
