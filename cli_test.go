@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reportbot/reportbot/bot"
 	"github.com/reportbot/reportbot/config/buildinfo"
 )
 
@@ -37,9 +35,15 @@ type result struct {
 // waits for it (at most 20 s).
 func execBinary(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return execPath(t, binary(t), env, args...)
+}
+
+// execPath is execBinary for the binary at bin.
+func execPath(t *testing.T, bin string, env map[string]string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -235,34 +239,6 @@ func TestHealthcheck(t *testing.T) {
 	srv.Close()
 	if r := execBinary(t, map[string]string{"HTTP_ADDR": addr}, "healthcheck"); r.code != 1 || !strings.Contains(r.stderr, "refused") {
 		t.Fatalf("nobody listening: exit %d, stderr %q", r.code, r.stderr)
-	}
-}
-
-// TestStartupInviteAndBuildInfo: a running bot logs its invite link, answers the
-// healthcheck, and serves reportbot_build_info.
-func TestStartupInviteAndBuildInfo(t *testing.T) {
-	e := newEnv(t)
-	r := e.start(t)
-	lines := r.logs.lines("starting; add the bot to a server with its invite_url")
-	if len(lines) != 1 || lines[0]["invite_url"] != bot.InviteURL(e.discord.AppID) || lines[0]["version"] != buildinfo.Version {
-		t.Fatalf("start-up lines %v, want one with invite_url %s", lines, bot.InviteURL(e.discord.AppID))
-	}
-	addr := strings.TrimPrefix(r.base, "http://")
-	if err := run(context.Background(), []string{"healthcheck"}, func(k string) string {
-		return map[string]string{"HTTP_ADDR": addr}[k]
-	}, io.Discard); err != nil {
-		t.Fatalf("healthcheck of a ready bot: %v", err)
-	}
-	resp, err := http.Get(r.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	i := buildinfo.Read()
-	want := `reportbot_build_info{commit="` + i.Commit + `",go_version="` + i.GoVersion + `",version="` + buildinfo.Version + `"} 1`
-	if !strings.Contains(string(body), want) {
-		t.Fatalf("no %s in /metrics", want)
 	}
 }
 

@@ -1,21 +1,26 @@
 package main
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/reportbot/reportbot/bot"
 	"github.com/reportbot/reportbot/config"
 )
 
 // TestMakeRun runs the README's `make run` with a .env whose REDIS_URL= is empty and
 // REDIS_URL set in the shell: the shell's wins, so the bot uses that Redis and not the
-// embedded store. A SIGTERM to make stops the bot, cleanly, before make exits.
+// embedded store. A SIGTERM to make stops the bot, cleanly, before make exits. The
+// bot it runs is checked on the way: invite link, healthcheck, build info.
 func TestMakeRun(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatal("make is not installed (apt-get install make): this test runs `make run`")
@@ -81,6 +86,30 @@ func TestMakeRun(t *testing.T) {
 	}
 	if keys, err := e.redis.Client(t).DBSize(t.Context()).Result(); err != nil || keys == 0 {
 		t.Fatalf("the shell's Redis holds %d keys (%v): the bot is not using it", keys, err)
+	}
+
+	// While it runs, the binary make built logs its invite link, answers the
+	// healthcheck, and labels reportbot_build_info with what its version prints.
+	bin := filepath.Join(dir, "reportbot")
+	if l := logs.lines("starting; add the bot to a server with its invite_url"); len(l) != 1 || l[0]["invite_url"] != bot.InviteURL(e.discord.AppID) {
+		t.Errorf("start-up lines %v, want one with invite_url %s", l, bot.InviteURL(e.discord.AppID))
+	}
+	if r := execPath(t, bin, map[string]string{"HTTP_ADDR": addr}, "healthcheck"); r.code != 0 {
+		t.Errorf("healthcheck of the running bot: exit %d, %s", r.code, r.stderr)
+	}
+	version := execPath(t, bin, nil, "version").stdout
+	m := regexp.MustCompile(`^reportbot (\S+)\ncommit:  (\S+).*\ngo:      (\S+)\n$`).FindStringSubmatch(version)
+	if m == nil {
+		t.Fatalf("version printed %q", version)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `reportbot_build_info{commit="` + m[2] + `",go_version="` + m[3] + `",version="` + m[1] + `"} 1`; !strings.Contains(string(metrics), want) {
+		t.Errorf("no %s in /metrics", want)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
