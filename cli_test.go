@@ -91,6 +91,7 @@ func untouchable(t *testing.T) (env map[string]string, touched func() int64) {
 }
 
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	env, touched := untouchable(t)
 	for _, arg := range []string{"--help", "-h", "-help", "help"} {
 		t.Run(arg, func(t *testing.T) {
@@ -110,6 +111,7 @@ func TestHelp(t *testing.T) {
 
 // TestHelpListsEveryVariable: the help is config's list, whole.
 func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out); err != nil {
 		t.Fatal(err)
@@ -122,6 +124,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 }
 
 func TestBadCommandLine(t *testing.T) {
+	t.Parallel()
 	env, touched := untouchable(t)
 	tests := []struct {
 		args []string
@@ -146,6 +149,7 @@ func TestBadCommandLine(t *testing.T) {
 
 // TestConfigErrorsAllAtOnce: every bad or missing variable, one line each, then exit 2.
 func TestConfigErrorsAllAtOnce(t *testing.T) {
+	t.Parallel()
 	r := execBinary(t, map[string]string{
 		"DISCORD_APPLICATION_ID": "abc", "DISCORD_GATEWAY": "maybe", "HTTP_ADDR": "8080",
 		"REPORT_LIMIT": "lots", "LOG_FORMAT": "xml", "REPORT_RETENTION": "forever",
@@ -166,6 +170,7 @@ reportbot: LOG_FORMAT: "xml" is not one of json, console
 // TestVersion: the built binary prints the release, and the commit and Go version the
 // build recorded in it (go version -m shows the same record).
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	bin := binary(t)
 	r := execBinary(t, nil, "version")
 	if r.code != 0 || r.stderr != "" {
@@ -203,6 +208,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHealthcheck(t *testing.T) {
+	t.Parallel()
 	var status atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/readyz" {
