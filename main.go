@@ -23,6 +23,7 @@ import (
 	"github.com/reportbot/reportbot/bot"
 	"github.com/reportbot/reportbot/commands"
 	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/config/buildinfo"
 	"github.com/reportbot/reportbot/reporting"
 	"github.com/reportbot/reportbot/reporting/bungie"
 	"github.com/reportbot/reportbot/reporting/rallyhere"
@@ -32,23 +33,47 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "reportbot:", err)
-		os.Exit(1)
-	}
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
 }
 
-// run wires the bot from the environment and runs it until ctx ends.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// run does what the command line args (without the program's name) ask, reading the
+// environment through getenv: with none it runs the bot until ctx ends; see usage.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd, err := command(args)
+	switch {
+	case err != nil:
+		return err
+	case cmd == cmdVersion:
+		_, err := io.WriteString(stdout, buildinfo.Read().String())
+		return err
+	case cmd == cmdHealthcheck:
+		addr, err := config.HTTPAddr(getenv)
+		if err != nil {
+			return err
+		}
+		return bot.CheckReady(ctx, addr)
+	case cmd == cmdHelp:
+		return writeUsage(stdout)
+	}
+	return serve(ctx, getenv, stdout)
+}
+
+// serve wires the bot from the environment and runs it until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	build := buildinfo.Read()
+	log.Info().Str("version", build.Version).Str("commit", build.Commit).
+		Str("invite_url", bot.InviteURL(cfg.Discord.ApplicationID)).
+		Msg("starting; add the bot to a server with its invite_url")
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build.Collector())
 
 	rdb, closeStore, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {

@@ -133,7 +133,7 @@ func (e *env) launch(t *testing.T) *running {
 	vars := maps.Clone(e.vars)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{logs: &logBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, func(k string) string { return vars[k] }, r.logs) }()
+	go func() { r.done <- run(ctx, nil, func(k string) string { return vars[k] }, r.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -475,7 +475,7 @@ func TestStartupRefusals(t *testing.T) {
 			tt.change(e)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err := run(ctx, func(k string) string { return e.vars[k] }, io.Discard)
+			err := run(ctx, nil, func(k string) string { return e.vars[k] }, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want one line containing %q", err, tt.want)
 			}

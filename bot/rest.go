@@ -15,11 +15,12 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/reportbot/reportbot/config/buildinfo"
 	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
-// userAgent is the form Discord requires of bots.
-const userAgent = "DiscordBot (https://github.com/reportbot/reportbot, 1.0)"
+// userAgent is the form Discord requires of bots, with this release's version.
+const userAgent = "DiscordBot (https://github.com/reportbot/reportbot, " + buildinfo.Version + ")"
 
 // REST is a small client of Discord's REST API at DISCORD_API_URL. The bot uses its
 // own rather than discordgo's because every call must honour its context: an

@@ -168,7 +168,7 @@ func (r Rate) Within(max Rate) bool {
 }
 
 // Load reads the configuration through getenv (os.Getenv in production). A bad
-// configuration returns *Errors, with one line per bad or missing variable.
+// configuration returns Errors, with one line per bad or missing variable.
 func Load(getenv func(string) string) (Config, error) {
 	e := env{getenv: getenv}
 	c := Config{
@@ -176,26 +176,26 @@ func Load(getenv func(string) string) (Config, error) {
 			Token:         e.required("DISCORD_TOKEN"),
 			ApplicationID: e.snowflake("DISCORD_APPLICATION_ID", true),
 			PublicKey:     e.publicKey("DISCORD_PUBLIC_KEY"),
-			Gateway:       e.boolean("DISCORD_GATEWAY", true),
-			APIURL:        e.baseURL("DISCORD_API_URL", "https://discord.com/api/v10"),
+			Gateway:       e.boolean("DISCORD_GATEWAY"),
+			APIURL:        e.baseURL("DISCORD_API_URL"),
 			GuildID:       e.snowflake("DISCORD_GUILD_ID", false),
-			ShardID:       e.integer("DISCORD_SHARD_ID", 0, 0),
-			ShardCount:    e.integer("DISCORD_SHARD_COUNT", 1, 1),
+			ShardID:       e.integer("DISCORD_SHARD_ID", 0),
+			ShardCount:    e.integer("DISCORD_SHARD_COUNT", 1),
 		},
-		HTTPAddr:          e.addr("HTTP_ADDR", ":8080"),
-		MetricsAddr:       e.addr("METRICS_ADDR", ""),
+		HTTPAddr:          e.addr("HTTP_ADDR"),
+		MetricsAddr:       e.addr("METRICS_ADDR"),
 		PublicURL:         e.optionalURL("PUBLIC_URL"),
 		Redis:             e.redis(),
-		CDNHosts:          e.hosts("DISCORD_CDN_HOSTS", "cdn.discordapp.com,media.discordapp.net"),
+		CDNHosts:          e.hosts("DISCORD_CDN_HOSTS"),
 		RallyHere:         e.rallyHere(),
 		Bungie:            e.bungie(),
 		Webhook:           e.webhook(),
-		ReportLimit:       e.rate("REPORT_LIMIT", "3/10m"),
-		ReportLimitMax:    e.rate("REPORT_LIMIT_MAX", "10/10m"),
-		ReportLimitGlobal: e.rate("REPORT_LIMIT_GLOBAL", "20/24h"),
-		Retention:         e.duration("REPORT_RETENTION", "90d"),
+		ReportLimit:       e.rate("REPORT_LIMIT"),
+		ReportLimitMax:    e.rate("REPORT_LIMIT_MAX"),
+		ReportLimitGlobal: e.rate("REPORT_LIMIT_GLOBAL"),
+		Retention:         e.duration("REPORT_RETENTION"),
 		LogLevel:          e.logLevel("LOG_LEVEL"),
-		LogFormat:         e.oneOf("LOG_FORMAT", "json", "json", "console"),
+		LogFormat:         e.oneOf("LOG_FORMAT", "json", "console"),
 	}
 	// Rules between variables, checked only when each variable read well.
 	if !e.failed("DISCORD_SHARD_ID") && !e.failed("DISCORD_SHARD_COUNT") && c.Discord.ShardID >= c.Discord.ShardCount {
@@ -223,6 +223,17 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, e.errs
 	}
 	return c, nil
+}
+
+// HTTPAddr reads HTTP_ADDR alone, as Load does, for `reportbot healthcheck`: it finds
+// the bot whatever else the environment holds.
+func HTTPAddr(getenv func(string) string) (string, error) {
+	e := env{getenv: getenv}
+	addr := e.addr("HTTP_ADDR")
+	if len(e.errs) > 0 {
+		return "", e.errs
+	}
+	return addr, nil
 }
 
 // Errors are the problems of a configuration, one per bad or missing variable, in
@@ -270,13 +281,15 @@ func (e *env) failed(name string) bool {
 	return false
 }
 
-func (e *env) get(name string) string { return strings.TrimSpace(e.getenv(name)) }
+// get reads a variable of the list in vars.go as given, trimmed.
+func (e *env) get(name string) string { return strings.TrimSpace(e.getenv(lookup(name).Name)) }
 
-func (e *env) str(name, def string) string {
+// str reads a variable, or its default (vars.go) when it is unset or empty.
+func (e *env) str(name string) string {
 	if v := e.get(name); v != "" {
 		return v
 	}
-	return def
+	return lookup(name).Default
 }
 
 func (e *env) required(name string) string {
@@ -313,11 +326,8 @@ func (e *env) publicKey(name string) ed25519.PublicKey {
 	return ed25519.PublicKey(b)
 }
 
-func (e *env) boolean(name string, def bool) bool {
-	v := e.get(name)
-	if v == "" {
-		return def
-	}
+func (e *env) boolean(name string) bool {
+	v := e.str(name)
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		e.fail(name, "%q is not true or false", v)
@@ -325,11 +335,8 @@ func (e *env) boolean(name string, def bool) bool {
 	return b
 }
 
-func (e *env) integer(name string, def, min int) int {
-	v := e.get(name)
-	if v == "" {
-		return def
-	}
+func (e *env) integer(name string, min int) int {
+	v := e.str(name)
 	n, err := strconv.Atoi(v)
 	if err != nil || n < min {
 		e.fail(name, "%q is not a whole number of at least %d", v, min)
@@ -337,19 +344,19 @@ func (e *env) integer(name string, def, min int) int {
 	return n
 }
 
-func (e *env) oneOf(name, def string, allowed ...string) string {
-	v := strings.ToLower(e.str(name, def))
+func (e *env) oneOf(name string, allowed ...string) string {
+	v := strings.ToLower(e.str(name))
 	for _, a := range allowed {
 		if v == a {
 			return v
 		}
 	}
 	e.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
-	return def
+	return lookup(name).Default
 }
 
 func (e *env) logLevel(name string) zerolog.Level {
-	v := e.oneOf(name, "info", "trace", "debug", "info", "warn", "error")
+	v := e.oneOf(name, "trace", "debug", "info", "warn", "error")
 	l, _ := zerolog.ParseLevel(v)
 	return l
 }
@@ -367,8 +374,8 @@ func (e *env) parseURL(name, v string) *url.URL {
 	return u
 }
 
-func (e *env) baseURL(name, def string) string {
-	u := e.parseURL(name, e.str(name, def))
+func (e *env) baseURL(name string) string {
+	u := e.parseURL(name, e.str(name))
 	if u == nil {
 		return ""
 	}
@@ -387,8 +394,8 @@ func (e *env) optionalURL(name string) *url.URL {
 func (e *env) redis() Redis {
 	r := Redis{
 		URL:          e.get("REDIS_URL"),
-		Mode:         e.oneOf("REDIS_MODE", RedisSingle, RedisSingle, RedisCluster, RedisSentinel),
-		WaitReplicas: e.integer("REDIS_WAIT_REPLICAS", 0, 0),
+		Mode:         e.oneOf("REDIS_MODE", RedisSingle, RedisCluster, RedisSentinel),
+		WaitReplicas: e.integer("REDIS_WAIT_REPLICAS", 0),
 	}
 	if r.URL == "" {
 		if e.get("REDIS_MODE") != "" && r.Mode != RedisSingle {
@@ -421,8 +428,8 @@ func (e *env) redis() Redis {
 }
 
 // addr reads a listen address, host:port (the host may be empty).
-func (e *env) addr(name, def string) string {
-	v := e.str(name, def)
+func (e *env) addr(name string) string {
+	v := e.str(name)
 	if v == "" {
 		return ""
 	}
@@ -433,9 +440,9 @@ func (e *env) addr(name, def string) string {
 }
 
 // hosts reads a comma-separated list of host names (or host:port).
-func (e *env) hosts(name, def string) []string {
+func (e *env) hosts(name string) []string {
 	var out []string
-	for _, h := range strings.Split(e.str(name, def), ",") {
+	for _, h := range strings.Split(e.str(name), ",") {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" {
 			continue
@@ -491,7 +498,7 @@ func (e *env) rallyHere() *RallyHere {
 
 func (e *env) webhook() *Webhook {
 	raw, secret := e.get("WEBHOOK_URL"), e.get("WEBHOOK_SECRET")
-	name := e.str("WEBHOOK_GAME_NAME", "the game")
+	name := e.str("WEBHOOK_GAME_NAME")
 	if raw == "" {
 		if secret != "" {
 			e.fail("WEBHOOK_URL", "required when WEBHOOK_SECRET is set")
@@ -526,13 +533,13 @@ func loopback(host string) bool {
 
 func (e *env) bungie() *Bungie {
 	key := e.get("BUNGIE_API_KEY")
-	mode := e.oneOf("BUNGIE_REPORT_MODE", ModeLink, ModeLink, ModeAPI)
+	mode := e.oneOf("BUNGIE_REPORT_MODE", ModeLink, ModeAPI)
 	b := &Bungie{
 		APIKey:       key,
-		APIURL:       e.baseURL("BUNGIE_API_URL", "https://www.bungie.net/Platform"),
-		StatsURL:     e.baseURL("BUNGIE_STATS_URL", "https://stats.bungie.net/Platform"),
-		WebURL:       e.baseURL("BUNGIE_WEB_URL", "https://www.bungie.net"),
-		AuthorizeURL: e.baseURL("BUNGIE_AUTHORIZE_URL", "https://www.bungie.net/en/OAuth/Authorize"),
+		APIURL:       e.baseURL("BUNGIE_API_URL"),
+		StatsURL:     e.baseURL("BUNGIE_STATS_URL"),
+		WebURL:       e.baseURL("BUNGIE_WEB_URL"),
+		AuthorizeURL: e.baseURL("BUNGIE_AUTHORIZE_URL"),
 		Mode:         mode,
 	}
 	if key == "" {
@@ -567,16 +574,16 @@ func (e *env) tokenKey(name string) []byte {
 	return b
 }
 
-func (e *env) rate(name, def string) Rate {
-	r, err := ParseRate(e.str(name, def))
+func (e *env) rate(name string) Rate {
+	r, err := ParseRate(e.str(name))
 	if err != nil {
 		e.fail(name, "%v", err)
 	}
 	return r
 }
 
-func (e *env) duration(name, def string) time.Duration {
-	d, err := ParseDuration(e.str(name, def))
+func (e *env) duration(name string) time.Duration {
+	d, err := ParseDuration(e.str(name))
 	if err != nil {
 		e.fail(name, "%v", err)
 	}
