@@ -152,13 +152,16 @@ func openRedis(ctx context.Context, cfg config.Redis, log zerolog.Logger) (redis
 			return nil, nil, fmt.Errorf("starting the embedded store: %w", err)
 		}
 		log.Warn().Msg("REDIS_URL is not set: using an embedded in-memory store; reports, limits and settings are lost when the bot stops")
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 		return rdb, func() { rdb.Close(); m.Close() }, nil
 	}
+	// Every call honours its context's deadline (go-redis's default is to wait out its
+	// own read timeout, 3 s): an interaction's answer has Discord's 3 seconds.
 	var rdb redis.UniversalClient
 	switch {
 	case cfg.Cluster != nil:
 		o := *cfg.Cluster
+		o.ContextTimeoutEnabled = true
 		if o.ClusterStateReloadInterval == 0 {
 			// go-redis reloads the slot map on a MOVED reply, but after a failover the
 			// dead master's slots answer nothing at all, so by default (60 s) nothing
@@ -168,9 +171,13 @@ func openRedis(ctx context.Context, cfg config.Redis, log zerolog.Logger) (redis
 		}
 		rdb = redis.NewClusterClient(&o)
 	case cfg.Failover != nil:
-		rdb = redis.NewFailoverClient(cfg.Failover)
+		o := *cfg.Failover
+		o.ContextTimeoutEnabled = true
+		rdb = redis.NewFailoverClient(&o)
 	default:
-		rdb = redis.NewClient(cfg.Single)
+		o := *cfg.Single
+		o.ContextTimeoutEnabled = true
+		rdb = redis.NewClient(&o)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

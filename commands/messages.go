@@ -206,7 +206,7 @@ func msgMine(list []*reporting.Report, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Your latest reports**\n")
 	for _, r := range list {
-		fmt.Fprintf(&b, "• `%s` %s · %s about %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), about(r), statusLine(r, now))
+		fmt.Fprintf(&b, "• `%s` %s · %s about %s · %s\n", r.ID, stamp(r.CreatedAt.Time, "R"), escape(r.Reason.Label), about(r), statusLine(r, now))
 	}
 	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
 }
@@ -235,7 +235,7 @@ func msgList(list []*reporting.Report, anonymous bool, page int, status, player 
 		if anonymous {
 			by = "anonymous"
 		}
-		fmt.Fprintf(&b, "• `%s` %s · %s about %s · by %s · %s\n", r.ID, stamp(r.CreatedAt, "R"), escape(r.Reason.Label), about(r), by, statusLine(r, now))
+		fmt.Fprintf(&b, "• `%s` %s · %s about %s · by %s · %s\n", r.ID, stamp(r.CreatedAt.Time, "R"), escape(r.Reason.Label), about(r), by, statusLine(r, now))
 	}
 	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
 }

@@ -155,7 +155,7 @@ func sampleReports(now time.Time) []*reporting.Report {
 			ID: id, Game: reporting.RallyHere, GuildID: "900000000000000001", ReporterID: "100000000000000001",
 			Target:       reporting.Target{Kind: reporting.TargetName, Value: "xX_Sniper_Xx"},
 			TargetPlayer: "5f1b1e4e-0000-4000-8000-000000000001",
-			Reason:       reporting.DefaultReasons()[0], CreatedAt: now.Add(-time.Hour),
+			Reason:       reporting.DefaultReasons()[0], CreatedAt: reporting.At(now.Add(-time.Hour)),
 		}
 	}
 	var out []*reporting.Report
@@ -167,7 +167,7 @@ func sampleReports(now time.Time) []*reporting.Report {
 	add("R-DELIVERED000", func(r *reporting.Report) { r.Delivery, r.UpstreamID = reporting.StatusDelivered, "9b2f" })
 	add("R-QUEUED000000", func(r *reporting.Report) { r.Delivery = reporting.StatusQueued })
 	add("R-RETRYING0000", func(r *reporting.Report) {
-		r.Delivery, r.Fault, r.Attempts, r.NextAttemptAt = reporting.StatusQueued, reporting.FaultUnavailable, 3, now.Add(time.Minute)
+		r.Delivery, r.Fault, r.Attempts, r.NextAttemptAt = reporting.StatusQueued, reporting.FaultUnavailable, 3, reporting.At(now.Add(time.Minute))
 	})
 	for _, f := range []reporting.FaultKind{reporting.FaultInvalid, reporting.FaultTargetGone, reporting.FaultPlayerNotFound,
 		reporting.FaultAmbiguous, reporting.FaultReporterNotLinked, reporting.FaultTargetNotLinked, reporting.FaultSelfReport,
@@ -217,7 +217,7 @@ func sampleDestiny(now time.Time, id string) *reporting.Report {
 		ActivityID:   "14926341201",
 		Target:       reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"},
 		TargetPlayer: "2305843009301234567",
-		Reason:       reporting.DefaultReasons()[0], CreatedAt: now.Add(-time.Hour),
+		Reason:       reporting.DefaultReasons()[0], CreatedAt: reporting.At(now.Add(-time.Hour)),
 	}
 }
 

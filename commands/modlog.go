@@ -117,7 +117,7 @@ func statusLine(r *reporting.Report, now time.Time) string {
 		return "❌ Not delivered: " + faultText(r.Fault, r.FaultDetail)
 	}
 	if r.Fault != "" {
-		return fmt.Sprintf("⏳ Queued: %s; attempt %d, next %s", faultText(r.Fault, r.FaultDetail), r.Attempts, stamp(r.NextAttemptAt, "R"))
+		return fmt.Sprintf("⏳ Queued: %s; attempt %d, next %s", faultText(r.Fault, r.FaultDetail), r.Attempts, stamp(r.NextAttemptAt.Time, "R"))
 	}
 	return "⏳ Queued"
 }

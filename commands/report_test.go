@@ -439,7 +439,7 @@ func TestReportRetried(t *testing.T) {
 			}
 			id := reports[0].Body["custom_data"].(map[string]any)["report_id"].(string)
 			r, _ := h.svc.Reports.Get(context.Background(), id)
-			if took := r.DeliveredAt.Sub(r.CreatedAt); took < tt.minWait {
+			if took := r.DeliveredAt.Sub(r.CreatedAt.Time); took < tt.minWait {
 				t.Fatalf("delivered after %s; the upstream asked for %s", took, tt.minWait)
 			}
 			if r.Fault != "" || r.UpstreamID != reports[0].ReportID || !r.AttemptStartedAt.IsZero() {

@@ -134,100 +134,71 @@ const (
 	FaultRelink FaultKind = "relink"
 )
 
-// ClassifyBungie sorts an error of the Bungie client or of the reporter's link.
-func ClassifyBungie(err error) Fault {
-	var e *bungie.Error
-	switch {
-	case errors.Is(err, ErrNotLinked):
-		return Fault{Kind: FaultBungieNotLinked}
-	case errors.Is(err, ErrRelink):
-		return Fault{Kind: FaultRelink}
-	case errors.As(err, &e) && e.Temporary():
-		return Fault{Kind: FaultUnavailable, RetryAfter: e.Throttle}
-	case errors.As(err, &e):
-		switch e.Code {
-		case bungie.CodePGCRNotFound:
-			return Fault{Kind: FaultActivityNotFound}
-		case bungie.CodePrivacyRestriction:
-			return Fault{Kind: FaultActivityPrivate}
-		case bungie.CodeOffenderNotInPGCR:
-			return Fault{Kind: FaultOffenderNotInActivity}
-		case bungie.CodeRequestorNotInPGCR:
-			return Fault{Kind: FaultReporterNotInActivity}
-		case bungie.CodeCannotReportSelf:
-			return Fault{Kind: FaultSelfReport}
-		case bungie.CodeWebAuthRequired, bungie.CodeRefreshTokenInvalid, bungie.CodeRefreshTokenExpired, bungie.CodeTokenRevoked,
-			bungie.CodeAccessTokenExpired, bungie.CodeOAuthTokenExpired:
-			return Fault{Kind: FaultRelink}
-		}
-		return Fault{Kind: FaultUnknown, Detail: e.Status}
-	case bungie.IsTemporary(err):
-		return Fault{Kind: FaultUnavailable}
+// errNobodyElse: the activity had no player but the reporter's characters.
+var errNobodyElse = errors.New("nobody else in the activity")
+
+// destiny files Destiny 2 reports of a player met in an activity (SPEC §1.2): in
+// link mode by handing the reporter Bungie's own report page, in api mode with the
+// reporter's own token.
+type destiny struct {
+	api  BungieAPI
+	mode string // BungieLink or BungieAPIMode
+	web  string // the site the report links point to
+	// links are the reporters' Bungie.net accounts (api mode; nil otherwise).
+	links *Links
+}
+
+func (*destiny) Game() Game           { return Destiny2 }
+func (*destiny) Title() string        { return "Destiny 2" }
+func (*destiny) Flow() Flow           { return FlowActivity }
+func (*destiny) Offers(r Reason) bool { return r.Destiny != nil }
+
+// Resolve reads the activity's PGCR and asks the reporter which of its players they
+// report (a *ChoiceError of all but their own characters, when their linked
+// memberships tell which those are), until one is chosen.
+func (p *destiny) Resolve(ctx context.Context, r *Report) error {
+	if r.TargetPlayer != "" {
+		return nil
 	}
-	return Fault{Kind: FaultUnknown}
-}
-
-// classify sorts a delivery error of report r's game.
-func (s *Service) classify(g Game, err error) Fault {
-	if g == Destiny2 {
-		return ClassifyBungie(err)
-	}
-	return ClassifyRallyHere(err)
-}
-
-// Candidate is one choice offered to a reporter: a player sharing a name, or a player
-// of an activity.
-type Candidate struct {
-	ID          string `json:"id"`
-	Label       string `json:"label"`
-	Description string `json:"description,omitempty"`
-}
-
-// ReportLink is Bungie's own report page for a player of an activity.
-func ReportLink(webURL, activityID, characterID string) string {
-	return webURL + "/en/PGCR/Report/" + url.PathEscape(activityID) + "/?characterId=" + url.QueryEscape(characterID)
-}
-
-// destinyCandidates are the players of an activity a reporter may report: all but
-// their own characters (when their linked memberships tell which those are).
-func (s *Service) destinyCandidates(ctx context.Context, r *Report) ([]Candidate, error) {
-	pgcr, err := s.bungie.PGCR(ctx, r.ActivityID)
+	pgcr, err := p.api.PGCR(ctx, r.ActivityID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	own := map[string]bool{}
-	if s.Links != nil {
-		if ms, err := s.Links.Memberships(ctx, r.ReporterID); err == nil {
+	if p.links != nil {
+		if ms, err := p.links.Memberships(ctx, r.ReporterID); err == nil {
 			for _, m := range ms {
 				own[m.ID] = true
 			}
 		}
 	}
-	var out []Candidate
-	for _, p := range pgcr.Players {
-		if !own[p.MembershipID] {
-			out = append(out, Candidate{ID: p.CharacterID, Label: p.Label()})
+	var cs []Candidate
+	for _, pl := range pgcr.Players {
+		if !own[pl.MembershipID] {
+			label := pl.Label()
+			cs = append(cs, Candidate{ID: pl.CharacterID, Label: label,
+				Target: Target{Kind: TargetCharacter, Value: pl.CharacterID, Label: label}})
 		}
 	}
-	return out, nil
+	if len(cs) == 0 {
+		return errNobodyElse
+	}
+	return &ChoiceError{Candidates: cs}
 }
 
-// sendDestiny files r with Bungie: in link mode it returns the report page for the
-// reporter; in api mode it files the report with the reporter's token, refreshing it
-// once if Bungie says it expired. 1403 (already reported) counts as delivered.
-func (s *Service) sendDestiny(ctx context.Context, r *Report) (sent, error) {
-	if s.bungie == nil {
-		return sent{}, ErrGameOff
-	}
-	if s.bungieMode != BungieAPIMode {
-		return sent{link: ReportLink(s.bungieWeb, r.ActivityID, r.TargetPlayer)}, nil
+// Send files r with Bungie: in link mode it returns the report page for the reporter;
+// in api mode it files the report with the reporter's token, refreshing it once if
+// Bungie says it expired. 1403 (already reported) counts as delivered.
+func (p *destiny) Send(ctx context.Context, r *Report) (Sent, error) {
+	if p.mode != BungieAPIMode {
+		return Sent{Link: ReportLink(p.web, r.ActivityID, r.TargetPlayer)}, nil
 	}
 	if r.Reason.Destiny == nil {
-		return sent{}, fmt.Errorf("report %s: its reason has no Destiny mapping", r.ID)
+		return Sent{}, fmt.Errorf("report %s: its reason has no Destiny mapping", r.ID)
 	}
 	offender, err := strconv.ParseInt(r.TargetPlayer, 10, 64)
 	if err != nil {
-		return sent{}, fmt.Errorf("report %s: character %q: %w", r.ID, r.TargetPlayer, err)
+		return Sent{}, fmt.Errorf("report %s: character %q: %w", r.ID, r.TargetPlayer, err)
 	}
 	req := bungie.ReportRequest{
 		ReasonCategoryHashes: []uint32{r.Reason.Destiny.CategoryHash},
@@ -236,20 +207,73 @@ func (s *Service) sendDestiny(ctx context.Context, r *Report) (sent, error) {
 	}
 	refused := ""
 	for attempt := 0; ; attempt++ {
-		token, err := s.Links.AccessToken(ctx, r.ReporterID, refused)
+		token, err := p.links.AccessToken(ctx, r.ReporterID, refused)
 		if err != nil {
-			return sent{}, err
+			return Sent{}, err
 		}
-		err = s.bungie.Report(ctx, token, r.ActivityID, req)
+		err = p.api.Report(ctx, token, r.ActivityID, req)
 		switch {
 		case err == nil:
-			return sent{upstreamID: "bungie"}, nil
+			return Sent{UpstreamID: "bungie"}, nil
 		case bungie.IsCode(err, bungie.CodeReportAlreadyReported):
-			return sent{upstreamID: "bungie (already reported)"}, nil
+			return Sent{UpstreamID: "bungie (already reported)"}, nil
 		case attempt == 0 && (bungie.IsCode(err, bungie.CodeAccessTokenExpired) || bungie.IsCode(err, bungie.CodeOAuthTokenExpired)):
 			refused = token
 			continue
 		}
-		return sent{}, err
+		return Sent{}, err
 	}
+}
+
+// Lookup cannot tell: Bungie lists no reports. A report sent twice is answered 1403
+// (already reported), which counts as delivered.
+func (*destiny) Lookup(context.Context, *Report) (string, error) { return "", nil }
+
+// Classify sorts an error of reading the activity, of the reporter's link, or of
+// filing.
+func (*destiny) Classify(err error) Fault {
+	if errors.Is(err, errNobodyElse) {
+		return Fault{Kind: FaultNobodyElse, Reporter: true, Unfiled: true}
+	}
+	return ClassifyBungie(err)
+}
+
+// ClassifyBungie sorts an error of the Bungie client or of the reporter's link.
+func ClassifyBungie(err error) Fault {
+	var e *bungie.Error
+	reporter := func(k FaultKind) Fault { return Fault{Kind: k, Reporter: true} }
+	unfiled := func(k FaultKind) Fault { return Fault{Kind: k, Reporter: true, Unfiled: true} }
+	switch {
+	case errors.Is(err, ErrNotLinked):
+		return unfiled(FaultBungieNotLinked)
+	case errors.Is(err, ErrRelink):
+		return unfiled(FaultRelink)
+	case errors.As(err, &e) && e.Temporary():
+		return Fault{Kind: FaultUnavailable, RetryAfter: e.Throttle, MaybeSent: true}
+	case errors.As(err, &e):
+		switch e.Code {
+		case bungie.CodePGCRNotFound:
+			return unfiled(FaultActivityNotFound)
+		case bungie.CodePrivacyRestriction:
+			return unfiled(FaultActivityPrivate)
+		case bungie.CodeOffenderNotInPGCR:
+			return reporter(FaultOffenderNotInActivity)
+		case bungie.CodeRequestorNotInPGCR:
+			return reporter(FaultReporterNotInActivity)
+		case bungie.CodeCannotReportSelf:
+			return faultSelfReport
+		case bungie.CodeWebAuthRequired, bungie.CodeRefreshTokenInvalid, bungie.CodeRefreshTokenExpired, bungie.CodeTokenRevoked,
+			bungie.CodeAccessTokenExpired, bungie.CodeOAuthTokenExpired:
+			return unfiled(FaultRelink)
+		}
+		return Fault{Kind: FaultUnknown, Detail: e.Status}
+	case bungie.IsTemporary(err):
+		return faultUnavailable
+	}
+	return faultUnknown
+}
+
+// ReportLink is Bungie's own report page for a player of an activity.
+func ReportLink(webURL, activityID, characterID string) string {
+	return webURL + "/en/PGCR/Report/" + url.PathEscape(activityID) + "/?characterId=" + url.QueryEscape(characterID)
 }

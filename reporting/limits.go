@@ -278,3 +278,39 @@ func (l *Limiter) Unbar(ctx context.Context, guildID, reporterID string) (bool, 
 	}
 	return n > 0, nil
 }
+
+// dedupeFor is how long a reporter cannot report the same player (and activity) again.
+const dedupeFor = 24 * time.Hour
+
+// filingTarget is the duplicate marker's target of a report as filed: the game, what
+// the reporter named (a player id as itself), and the activity.
+func filingTarget(g Game, t Target, activity string) string {
+	who := string(t.Kind) + "=" + strings.ToLower(t.Value)
+	if t.Kind == TargetUUID {
+		who = strings.ToLower(t.Value)
+	}
+	return targetKey(g, who, activity)
+}
+
+func targetKey(g Game, who, activity string) string {
+	k := string(g) + ":" + who
+	if activity != "" {
+		k += ":" + activity
+	}
+	return k
+}
+
+// RefundReport gives back what filing r spent: its place in the windows, and its
+// duplicate markers (by what was typed, and by player).
+func (l *Limiter) RefundReport(ctx context.Context, r *Report) error {
+	lr := LimitRequest{ReporterID: r.ReporterID, GuildID: r.GuildID, Global: config.Rate{Count: 1},
+		Target: filingTarget(r.Game, r.Target, r.ActivityID), DedupeFor: dedupeFor}
+	if err := l.Refund(ctx, lr, r.ID); err != nil {
+		return err
+	}
+	if r.TargetPlayer != "" {
+		lr.Target = targetKey(r.Game, r.TargetPlayer, r.ActivityID)
+		return l.Refund(ctx, lr, r.ID)
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package reporting
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,20 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/reportbot/reportbot/reporting/rallyhere"
+	"github.com/reportbot/reportbot/reporting/redishealth"
 )
-
-// Notifier tells people how a report is doing; package commands renders and sends.
-// The pipeline calls it whenever what people were last shown is out of date, so it
-// must tolerate being called again for the same state.
-type Notifier interface {
-	// Reporter tells the reporter r's state: an edit of their answer while token (the
-	// interaction's) lasts, else a direct message.
-	Reporter(ctx context.Context, r *Report, token string) error
-	// ModLog posts r to the server's mod-log channel, or edits the post messageID
-	// (when it is in that channel), and returns the post's id.
-	ModLog(ctx context.Context, r *Report, st Settings, messageID string) (string, error)
-}
 
 // PipelineOptions tune a Pipeline; zero values take the defaults.
 type PipelineOptions struct {
@@ -61,15 +48,26 @@ type PipelineOptions struct {
 // crashed instance held is reclaimed. Handling a report is idempotent: it brings the
 // report's delivery, mod-log post and reporter notice up to date with its record.
 type Pipeline struct {
-	svc    *Service
 	notify Notifier
 	o      PipelineOptions
 	log    zerolog.Logger
 
+	// What it shares with the Service: Redis and what lives there, each game's
+	// publisher and queue, the monitor of Redis and the metrics.
+	rdb        redis.UniversalClient
+	store      *Store
+	limits     *Limiter
+	settings   *SettingsStore
+	publishers map[Game]Publisher
+	queues     map[Game]*queue
+	replicas   replicas
+	health     *redishealth.Monitor
+	metrics    metrics
+
 	begin, renew, unlock *redis.Script
 
-	settingsMu sync.Mutex
-	settings   map[string]cachedSettings
+	settingsMu    sync.Mutex
+	settingsCache map[string]cachedSettings
 
 	// lanes are the games' queues being worked, once Run has started.
 	lanesMu sync.Mutex
@@ -109,14 +107,28 @@ func NewPipeline(svc *Service, n Notifier, o PipelineOptions) *Pipeline {
 	def(&o.BackoffBase, 2*time.Second)
 	def(&o.BackoffCap, 10*time.Minute)
 	def(&o.AttemptTimeout, 20*time.Second)
-	return &Pipeline{
-		svc: svc, notify: n, o: o,
-		log:      o.Logger.With().Str("consumer", o.Consumer).Logger(),
-		begin:    redis.NewScript(beginLua),
-		renew:    redis.NewScript(renewLua),
-		unlock:   redis.NewScript(unlockLua),
-		settings: map[string]cachedSettings{},
+	p := &Pipeline{
+		notify: n, o: o,
+		log:           o.Logger.With().Str("consumer", o.Consumer).Logger(),
+		begin:         redis.NewScript(beginLua),
+		renew:         redis.NewScript(renewLua),
+		unlock:        redis.NewScript(unlockLua),
+		settingsCache: map[string]cachedSettings{},
 	}
+	if svc != nil {
+		p.rdb, p.store, p.limits, p.settings = svc.rdb, svc.Reports, svc.Limits, svc.Settings
+		p.publishers, p.queues, p.replicas, p.health, p.metrics = svc.publishers, svc.queues, svc.replicas, svc.health, svc.metrics
+	}
+	return p
+}
+
+// publisher is the publisher of game g.
+func (p *Pipeline) publisher(g Game) (Publisher, error) {
+	pub, ok := p.publishers[g]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrGameOff, g)
+	}
+	return pub, nil
 }
 
 // A report is handled under a lock, so that two workers never deliver it at once. The
@@ -140,7 +152,7 @@ func (p *Pipeline) holdLock(ctx context.Context, id, owner string) <-chan struct
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := p.renew.Run(ctx, p.svc.rdb, []string{lockKey(id)}, owner, lockTTL.Milliseconds()).Err(); err != nil && ctx.Err() == nil {
+				if err := p.renew.Run(ctx, p.rdb, []string{lockKey(id)}, owner, lockTTL.Milliseconds()).Err(); err != nil && ctx.Err() == nil {
 					p.log.Warn().Err(err).Str("report_id", id).Msg("renewing a report's lock")
 				}
 			}
@@ -162,7 +174,7 @@ return 0`
 // Enqueue asks the pipeline to bring report id of game g up to date (after a
 // moderator's change, say).
 func (p *Pipeline) Enqueue(ctx context.Context, g Game, id string) error {
-	q, ok := p.svc.queues[g]
+	q, ok := p.queues[g]
 	if !ok {
 		return fmt.Errorf("queueing report %s: %w: %s", id, ErrGameOff, g)
 	}
@@ -175,7 +187,7 @@ func (p *Pipeline) Enqueue(ctx context.Context, g Game, id string) error {
 func (p *Pipeline) Run(ctx context.Context) error {
 	var lanes []*lane
 	for _, g := range Games() {
-		if q, ok := p.svc.queues[g]; ok {
+		if q, ok := p.queues[g]; ok {
 			lanes = append(lanes, &lane{q: q})
 		}
 	}
@@ -204,8 +216,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		t := time.NewTicker(statsEvery)
 		defer t.Stop()
 		for ctx.Err() == nil {
-			if n, err := p.svc.rdb.XLen(ctx, queueDead).Result(); err == nil {
-				p.svc.metrics.dead.Set(float64(n))
+			if n, err := p.rdb.XLen(ctx, queueDead).Result(); err == nil {
+				p.metrics.dead.Set(float64(n))
 			}
 			select {
 			case <-ctx.Done():
@@ -313,9 +325,9 @@ func (p *Pipeline) sample(ctx context.Context, q *queue) {
 		return
 	}
 	g := string(q.game)
-	p.svc.metrics.pending.WithLabelValues(g).Set(float64(st.Pending))
-	p.svc.metrics.scheduled.WithLabelValues(g).Set(float64(st.Scheduled))
-	p.svc.metrics.oldest.WithLabelValues(g).Set(st.OldestPending.Seconds())
+	p.metrics.pending.WithLabelValues(g).Set(float64(st.Pending))
+	p.metrics.scheduled.WithLabelValues(g).Set(float64(st.Scheduled))
+	p.metrics.oldest.WithLabelValues(g).Set(st.OldestPending.Seconds())
 }
 
 // readStale is how long a lane may go without reading its queue before the
@@ -356,7 +368,7 @@ func (p *Pipeline) Check(context.Context) error {
 // debug line while the store is known to be down (the outage itself is logged once
 // by the store's monitor).
 func (p *Pipeline) quietly(err error) *zerolog.Event {
-	if p.svc.health != nil && p.svc.health.Quiet(err) {
+	if p.health != nil && p.health.Quiet(err) {
 		return p.log.Debug().Err(err)
 	}
 	return p.log.Warn().Err(err)
@@ -404,7 +416,7 @@ func (p *Pipeline) promoteDue(ctx context.Context, q *queue) {
 
 // trim trims every game's queue (tests call it).
 func (p *Pipeline) trim(ctx context.Context) {
-	for _, q := range p.svc.queues {
+	for _, q := range p.queues {
 		if err := q.trim(ctx); err != nil {
 			p.log.Warn().Err(err).Msg("trimming the queue")
 		}
@@ -416,7 +428,7 @@ func (p *Pipeline) trim(ctx context.Context) {
 // retries. Handling a report is idempotent, so an entry moved twice by two
 // instances starting together is harmless.
 func (p *Pipeline) migrate(ctx context.Context) error {
-	rdb := p.svc.rdb
+	rdb := p.rdb
 	n, err := rdb.Exists(ctx, legacyQueueStream, legacyQueueRetry).Result()
 	if err != nil || n == 0 {
 		return err
@@ -438,7 +450,7 @@ func (p *Pipeline) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		q, ok := p.svc.queues[Game(g)]
+		q, ok := p.queues[Game(g)]
 		if !ok {
 			return nil
 		}
@@ -501,7 +513,7 @@ const recordGrace = 30 * time.Second
 func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	id, _ := m.Values["id"].(string)
 	log := p.log.With().Str("report_id", id).Logger()
-	rdb := p.svc.rdb
+	rdb := p.rdb
 	defer func() {
 		if v := recover(); v != nil {
 			// A report that crashes its handler is set aside rather than crashing every
@@ -537,7 +549,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	}
 	if started != "" {
 		r.Attempts++
-		r.AttemptStartedAt = unms(started)
+		r.AttemptStartedAt = At(unms(started))
 	}
 	hctx, cancel := context.WithTimeout(ctx, maxHandling)
 	renewed := p.holdLock(hctx, id, owner)
@@ -560,11 +572,11 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 func (p *Pipeline) beginAttempt(ctx context.Context, id, owner string, now time.Time) ([]any, error) {
 	keys := []string{lockKey(id), reportKey(id), tokenKey(id)}
 	args := []any{owner, lockTTL.Milliseconds(), now.UnixMilli()}
-	if p.svc.replicas.n == 0 {
-		return p.begin.Run(ctx, p.svc.rdb, keys, args...).Slice()
+	if p.replicas.n == 0 {
+		return p.begin.Run(ctx, p.rdb, keys, args...).Slice()
 	}
 	var cmd *redis.Cmd
-	err := p.svc.replicas.write(ctx, reportKey(id), func(pp redis.Pipeliner) {
+	err := p.replicas.write(ctx, reportKey(id), func(pp redis.Pipeliner) {
 		// EVAL, not EVALSHA: a pipeline cannot fall back when the script cache is empty.
 		cmd = pp.Eval(ctx, beginLua, keys, args...)
 	})
@@ -582,7 +594,7 @@ func (p *Pipeline) beginAttempt(ctx context.Context, id, owner string, now time.
 // finish records fields, releases the lock (when owner is set), and acknowledges the
 // entry or, with retryAt, reschedules the report: one round trip.
 func (p *Pipeline) finish(ctx context.Context, q *queue, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, log zerolog.Logger) {
-	_, err := p.svc.rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
+	_, err := p.rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
 		if len(fields) > 0 {
 			pp.HSet(ctx, reportKey(id), fields)
 		}
@@ -620,7 +632,7 @@ func (p *Pipeline) bringUpToDate(ctx context.Context, r *Report, token string, p
 				return time.Time{}, nil, err
 			}
 		} else {
-			retryAt = r.NextAttemptAt // an early entry (say, a moderator's change): keep the schedule
+			retryAt = r.NextAttemptAt.Time // an early entry (say, a moderator's change): keep the schedule
 		}
 	}
 	again, told := p.tell(ctx, r, token, log)
@@ -628,351 +640,6 @@ func (p *Pipeline) bringUpToDate(ctx context.Context, r *Report, token string, p
 		retryAt = again
 	}
 	return retryAt, told, nil
-}
-
-// attempt makes one delivery attempt (begun in beginLua) and records its outcome in r
-// and in Redis. prior is when an earlier attempt began whose outcome is unknown. It
-// returns when to try again, or zero when delivery is settled.
-func (p *Pipeline) attempt(ctx context.Context, r *Report, prior time.Time, log zerolog.Logger) (time.Time, error) {
-	actx, cancel := context.WithTimeout(ctx, p.o.AttemptTimeout)
-	defer cancel()
-
-	if r.Fault == FaultChoosing {
-		// The reporter was asked which player they meant and let the question lapse.
-		return time.Time{}, p.failed(ctx, r, Fault{Kind: FaultAmbiguous}, errors.New("no player chosen in time"), log)
-	}
-
-	// An earlier attempt may have filed the report and lost the answer: look first.
-	if !prior.IsZero() {
-		upstreamID, err := p.svc.findUpstream(actx, r)
-		switch {
-		case err == nil && upstreamID != "":
-			log.Info().Str("upstream_id", upstreamID).Msg("found upstream from an earlier attempt; not sent again")
-			return time.Time{}, p.settled(ctx, r, sent{upstreamID: upstreamID}, log)
-		case err != nil && p.svc.classify(r.Game, err).Temporary():
-			return p.retry(ctx, r, p.svc.classify(r.Game, err), err, true, log)
-		case err != nil:
-			// The credentials may not list reports: deliver at least once rather than never.
-			log.Warn().Err(err).Msg("cannot check upstream for an earlier attempt; sending again")
-		}
-	}
-
-	if r.needsPlayers() {
-		if settled, retryAt, err := p.resolve(actx, ctx, r, log); settled || err != nil {
-			return retryAt, err
-		}
-	}
-	if r.Target.Kind != TargetUUID {
-		// Filing checked the duplicate rule by the name or member given; now that the
-		// player is known, check it by player too.
-		ok, err := p.svc.Limits.Claim(ctx, r.ReporterID, targetKey(r.Game, r.TargetPlayer, r.ActivityID), r.ID, dedupeFor)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if !ok {
-			return time.Time{}, p.failed(ctx, r, Fault{Kind: FaultDuplicate}, errors.New("already reported this player"), log)
-		}
-	}
-
-	res, err := p.svc.send(actx, r)
-	if err == nil {
-		return time.Time{}, p.settled(ctx, r, res, log)
-	}
-	f := p.svc.classify(r.Game, err)
-	if f.Temporary() {
-		return p.retry(ctx, r, f, err, maybeSent(err), log)
-	}
-	return time.Time{}, p.failed(ctx, r, f, err, log)
-}
-
-// resolve looks up the players a report was filed without (the lookup failed when it
-// was filed). It reports whether delivery is settled for now (failed, or to retry).
-func (p *Pipeline) resolve(actx, ctx context.Context, r *Report, log zerolog.Logger) (bool, time.Time, error) {
-	if r.Game == Destiny2 {
-		return p.resolveDestiny(actx, ctx, r, log)
-	}
-	d := &Draft{ID: r.ID, Game: r.Game, ReporterID: r.ReporterID, Target: r.Target,
-		SourcePlayer: r.SourcePlayer, SourceFallback: r.SourceFallback, TargetPlayer: r.TargetPlayer}
-	err := p.svc.Resolve(actx, d)
-	// Keep what was found, even if the rest failed: the next attempt starts from there,
-	// and, having got further, does not wait longer.
-	if d.SourcePlayer != r.SourcePlayer || d.TargetPlayer != r.TargetPlayer {
-		r.SourcePlayer, r.SourceFallback, r.TargetPlayer, r.Streak = d.SourcePlayer, d.SourceFallback, d.TargetPlayer, 0
-		if serr := p.svc.Reports.set(ctx, r.ID, map[string]any{
-			fSourcePlayer: r.SourcePlayer, fSourceFallback: flag(r.SourceFallback), fTargetPlayer: r.TargetPlayer, fStreak: 0,
-		}); serr != nil {
-			return true, time.Time{}, serr
-		}
-	}
-	if err == nil {
-		return false, time.Time{}, nil
-	}
-	var amb *AmbiguousError
-	var f Fault
-	switch {
-	case errors.Is(err, ErrReporterNotLinked):
-		f.Kind = FaultReporterNotLinked
-	case errors.Is(err, ErrTargetNotLinked):
-		f.Kind = FaultTargetNotLinked
-	case errors.Is(err, ErrPlayerNotFound):
-		f.Kind = FaultPlayerNotFound
-	case errors.Is(err, ErrSelfReport):
-		f.Kind = FaultSelfReport
-	case errors.As(err, &amb):
-		var cs []Candidate
-		for i, id := range amb.Players {
-			cs = append(cs, Candidate{ID: id, Label: fmt.Sprintf("%s (%d)", r.Target.Value, i+1), Description: "Player ID " + id})
-		}
-		return true, p.choose(ctx, r, cs, log), nil
-	default:
-		f = ClassifyRallyHere(err)
-	}
-	if f.Temporary() {
-		at, err2 := p.retry(ctx, r, f, err, false, log)
-		return true, at, err2
-	}
-	return true, time.Time{}, p.failed(ctx, r, f, err, log)
-}
-
-// chooseWithin is how long a reporter has to pick among players sharing a name: as
-// long as their interaction's token lets the bot edit the question.
-const chooseWithin = 14 * time.Minute
-
-// resolveDestiny reads the activity's PGCR and asks the reporter which of its players
-// they report. It reports whether delivery is settled for now (always: failed, to
-// retry, or waiting for the choice).
-func (p *Pipeline) resolveDestiny(actx, ctx context.Context, r *Report, log zerolog.Logger) (bool, time.Time, error) {
-	cs, err := p.svc.destinyCandidates(actx, r)
-	switch {
-	case err != nil && ClassifyBungie(err).Temporary():
-		at, err2 := p.retry(ctx, r, ClassifyBungie(err), err, false, log)
-		return true, at, err2
-	case err != nil:
-		return true, time.Time{}, p.failed(ctx, r, ClassifyBungie(err), err, log)
-	case len(cs) == 0:
-		return true, time.Time{}, p.failed(ctx, r, Fault{Kind: FaultNobodyElse}, errors.New("nobody else in the activity"), log)
-	}
-	return true, p.choose(ctx, r, cs, log), nil
-}
-
-// choose parks r while its reporter picks among candidates (the notice asks them); if
-// nobody picks in time, the report fails then.
-func (p *Pipeline) choose(ctx context.Context, r *Report, cs []Candidate, log zerolog.Logger) time.Time {
-	r.Fault, r.Candidates, r.NextAttemptAt, r.AttemptStartedAt = FaultChoosing, cs, r.CreatedAt.Add(chooseWithin), time.Time{}
-	enc, _ := json.Marshal(cs)
-	if err := p.svc.Reports.set(ctx, r.ID, map[string]any{fFault: string(FaultChoosing), fCandidates: enc,
-		fNextAttempt: ms(r.NextAttemptAt), fInFlight: ""}); err != nil {
-		log.Warn().Err(err).Msg("parking a report for a choice")
-		return time.Now().Add(sideEffectRetry)
-	}
-	log.Info().Int("players", len(cs)).Msg("the reporter is asked which player they mean")
-	return r.NextAttemptAt
-}
-
-// maybeSent reports whether a failed request may have reached the upstream and been
-// acted on: anything but an answer that says it was not (429, 4xx).
-func maybeSent(err error) bool {
-	var e *rallyhere.Error
-	if errors.As(err, &e) {
-		return e.Status >= 500
-	}
-	return true
-}
-
-// settled records a report's delivery: filed upstream (res.upstreamID), or handed to
-// the reporter to file on the upstream's own page (res.link).
-func (p *Pipeline) settled(ctx context.Context, r *Report, res sent, log zerolog.Logger) error {
-	r.Delivery, r.UpstreamID, r.Link, r.DeliveredAt = StatusDelivered, res.upstreamID, res.link, time.Now().UTC()
-	if res.link != "" {
-		r.Delivery = StatusHandedOff
-	}
-	r.AttemptStartedAt, r.Fault, r.FaultDetail, r.LastError = time.Time{}, "", "", ""
-	err := p.svc.Reports.set(ctx, r.ID, map[string]any{
-		fDelivery: string(r.Delivery), fUpstreamID: r.UpstreamID, fLink: r.Link, fDelivered: ms(r.DeliveredAt),
-		fInFlight: "", fFault: "", fFaultDetail: "", fLastError: "", fNextAttempt: "",
-	})
-	if err != nil {
-		return err
-	}
-	log.Info().Str("status", string(r.Delivery)).Str("upstream_id", r.UpstreamID).Int("attempts", r.Attempts).Msg("report settled")
-	p.svc.metrics.reports.WithLabelValues(string(r.Game), string(r.Delivery)).Inc()
-	if r.Delivery == StatusDelivered {
-		p.svc.metrics.latency.Observe(time.Since(r.CreatedAt).Seconds())
-	}
-	return nil
-}
-
-func (p *Pipeline) failed(ctx context.Context, r *Report, f Fault, cause error, log zerolog.Logger) error {
-	r.Delivery, r.Fault, r.FaultDetail, r.LastError, r.AttemptStartedAt = StatusFailed, f.Kind, f.Detail, cause.Error(), time.Time{}
-	err := p.svc.Reports.set(ctx, r.ID, map[string]any{
-		fDelivery: string(r.Delivery), fFault: string(f.Kind), fFaultDetail: f.Detail, fLastError: r.LastError,
-		fInFlight: "", fNextAttempt: "", fDead: flag(r.Dead),
-	})
-	if err != nil {
-		return err
-	}
-	log.Warn().Err(cause).Str("fault", string(f.Kind)).Bool("dead", r.Dead).Msg("report not delivered")
-	p.svc.metrics.reports.WithLabelValues(string(r.Game), "failed").Inc()
-	if f.ReporterCaused() {
-		// The upstream refused the report itself: it does not count against the reporter.
-		if err := p.svc.refundLimit(ctx, r); err != nil {
-			log.Error().Err(err).Msg("refunding a refused report")
-		}
-	}
-	return nil
-}
-
-// retry schedules another attempt with exponential backoff and jitter, no sooner than
-// the upstream asked; after GiveUpAfter of failures the report is dead-lettered.
-// maybe says whether the failed attempt may have filed the report anyway.
-func (p *Pipeline) retry(ctx context.Context, r *Report, f Fault, cause error, maybe bool, log zerolog.Logger) (time.Time, error) {
-	giveUp := r.CreatedAt.Add(p.o.GiveUpAfter)
-	if !time.Now().Before(giveUp) {
-		r.Dead = true
-		if err := p.failed(ctx, r, Fault{Kind: FaultExpired, Detail: string(f.Kind)}, cause, log); err != nil {
-			return time.Time{}, err
-		}
-		err := p.svc.rdb.XAdd(ctx, &redis.XAddArgs{
-			Stream: queueDead, Values: []string{"id", r.ID, "guild_id", r.GuildID, "last_error", r.LastError},
-			MinID: strconv.FormatInt(time.Now().Add(-p.svc.Reports.retention).UnixMilli(), 10), Approx: true,
-		}).Err()
-		p.svc.metrics.reports.WithLabelValues(string(r.Game), "dead").Inc()
-		return time.Time{}, err
-	}
-	r.Streak++
-	wait := p.backoff(r.Streak)
-	if f.RetryAfter > wait {
-		wait = f.RetryAfter
-	}
-	// A wait the upstream asks for is honoured, but never past the give-up time: the
-	// report is tried once more then, and dead-lettered if that fails too, within
-	// its day.
-	r.NextAttemptAt = time.Now().Add(wait)
-	if r.NextAttemptAt.After(giveUp) {
-		r.NextAttemptAt = giveUp
-	}
-	r.Fault, r.FaultDetail, r.LastError = f.Kind, f.Detail, cause.Error()
-	inFlight := ""
-	if maybe {
-		inFlight = ms(r.AttemptStartedAt)
-	} else {
-		r.AttemptStartedAt = time.Time{}
-	}
-	err := p.svc.Reports.set(ctx, r.ID, map[string]any{
-		fNextAttempt: ms(r.NextAttemptAt), fFault: string(f.Kind), fFaultDetail: f.Detail,
-		fLastError: r.LastError, fInFlight: inFlight, fStreak: r.Streak,
-	})
-	log.Info().Err(cause).Str("fault", string(f.Kind)).Int("attempts", r.Attempts).Dur("wait", time.Until(r.NextAttemptAt)).Msg("delivery will be retried")
-	p.svc.metrics.reports.WithLabelValues(string(r.Game), "retried").Inc()
-	return r.NextAttemptAt, err
-}
-
-// backoff is the wait after the n-th failed attempt in a row (an attempt that got
-// further than the one before, say found the players, starts the count again):
-// exponential from BackoffBase, capped at BackoffCap, with the upper half jittered so
-// instances do not retry in step.
-func (p *Pipeline) backoff(n int) time.Duration {
-	d := p.o.BackoffBase
-	for i := 1; i < n && d < p.o.BackoffCap; i++ {
-		d *= 2
-	}
-	d = min(d, p.o.BackoffCap)
-	return d/2 + rand.N(d/2+1)
-}
-
-// sideEffectRetry is how soon a failed mod-log post or reporter notice is tried again.
-const sideEffectRetry = 30 * time.Second
-
-// tell updates the mod-log post and the reporter's notice when they show an older
-// state than r's. It returns when to try again after a failure (zero: all done), and
-// the fields recording what was shown.
-func (p *Pipeline) tell(ctx context.Context, r *Report, token string, log zerolog.Logger) (time.Time, map[string]any) {
-	if time.Since(r.CreatedAt) > p.o.GiveUpAfter+time.Hour && r.Delivery != StatusQueued {
-		// Nobody is waiting on news of a report this old; don't chase Discord for it.
-		return time.Time{}, nil
-	}
-	var again time.Time
-	told := map[string]any{}
-	st, err := p.settingsOf(ctx, r.GuildID)
-	if err != nil {
-		log.Warn().Err(err).Msg("reading settings to post the report")
-		return time.Now().Add(sideEffectRetry), nil
-	}
-	// A report that never found its players (a typo, an unlinked account) was no real
-	// report: moderators see it only if it was posted before.
-	worthy := !r.Fault.Resolution() || r.ModLogMessageID != ""
-	if shown := ModLogState(r); worthy && st.ModLogChannel != "" && (r.ModLogShown != shown || r.ModLogChannelID != st.ModLogChannel) {
-		msgID := r.ModLogMessageID
-		if r.ModLogChannelID != st.ModLogChannel {
-			msgID = "" // the channel changed: post anew there
-		}
-		newID, err := p.notify.ModLog(ctx, r, st, msgID)
-		if err != nil {
-			log.Warn().Err(err).Msg("posting the report to the mod log")
-			again = time.Now().Add(sideEffectRetry)
-		} else {
-			r.ModLogChannelID, r.ModLogMessageID, r.ModLogShown = st.ModLogChannel, newID, shown
-			told[fModLogChannel], told[fModLogMessage], told[fModLogShown] = st.ModLogChannel, newID, shown
-		}
-	}
-	if news := ReporterNews(r); news != "" && r.Notified != news {
-		if err := p.notify.Reporter(ctx, r, token); err != nil {
-			log.Warn().Err(err).Msg("telling the reporter")
-			again = time.Now().Add(sideEffectRetry)
-		} else {
-			r.Notified = news
-			told[fNotified] = news
-		}
-	}
-	return again, told
-}
-
-// ModLogState is what a mod-log post of r shows; a post showing another state is
-// edited.
-func ModLogState(r *Report) string {
-	s := string(r.Status())
-	if r.Fault != "" {
-		s += ":" + string(r.Fault)
-	}
-	return s
-}
-
-// ReporterNews is what the reporter should know of r: a delivery outcome, that it is
-// being retried, or a moderator's decision; "" while there is nothing to tell yet.
-func ReporterNews(r *Report) string {
-	switch {
-	case r.Moderation != "":
-		return string(r.Moderation)
-	case r.Delivery == StatusQueued && r.Fault == FaultChoosing:
-		return "choosing"
-	case r.Delivery == StatusQueued && r.Fault != "":
-		return "retrying"
-	case r.Delivery == StatusQueued:
-		return ""
-	}
-	return string(r.Delivery)
-}
-
-// settingsOf returns a server's settings, cached for a few seconds: the pipeline
-// reads them for every report.
-func (p *Pipeline) settingsOf(ctx context.Context, guildID string) (Settings, error) {
-	p.settingsMu.Lock()
-	c, ok := p.settings[guildID]
-	p.settingsMu.Unlock()
-	if ok && time.Since(c.at) < 5*time.Second {
-		return c.st, nil
-	}
-	st, err := p.svc.Settings.Get(ctx, guildID)
-	if err != nil {
-		return Settings{}, err
-	}
-	p.settingsMu.Lock()
-	if len(p.settings) > 10000 {
-		clear(p.settings)
-	}
-	p.settings[guildID] = cachedSettings{st: st, at: time.Now()}
-	p.settingsMu.Unlock()
-	return st, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

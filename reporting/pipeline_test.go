@@ -30,7 +30,7 @@ func (n *notices) Reporter(_ context.Context, r *Report, _ string) error {
 	if n.fail {
 		return fmt.Errorf("discord is down")
 	}
-	n.reporter[r.ID] = append(n.reporter[r.ID], ReporterNews(r))
+	n.reporter[r.ID] = append(n.reporter[r.ID], string(ReporterNews(r)))
 	return nil
 }
 
@@ -114,9 +114,7 @@ func (w *world) file(n int) *Report {
 	}
 	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: reporter,
 		Target: Target{Kind: TargetUUID, Value: w.target}, Reason: DefaultReasons()[0]}
-	if err := w.svc.Resolve(context.Background(), d); err != nil {
-		w.t.Fatal(err)
-	}
+	w.resolve(d)
 	st, err := w.svc.Settings.Get(context.Background(), "g")
 	if err != nil {
 		w.t.Fatal(err)
@@ -126,6 +124,20 @@ func (w *world) file(n int) *Report {
 		w.t.Fatal(err)
 	}
 	return r
+}
+
+// resolve finds d's players upstream before it is filed, as the pipeline would.
+func (w *world) resolve(d *Draft) {
+	w.t.Helper()
+	pub, ok := w.svc.Publisher(d.Game)
+	if !ok {
+		w.t.Fatalf("no publisher of %s", d.Game)
+	}
+	r := &Report{ID: d.ID, Game: d.Game, ReporterID: d.ReporterID, Target: d.Target}
+	if err := pub.Resolve(context.Background(), r); err != nil {
+		w.t.Fatal(err)
+	}
+	d.SourcePlayer, d.SourceFallback, d.TargetPlayer = r.SourcePlayer, bool(r.SourceFallback), r.TargetPlayer
 }
 
 func (w *world) waitDelivered(ids ...string) {
@@ -369,8 +381,8 @@ func TestPipelineRetryAfterCappedAtGiveUp(t *testing.T) {
 	}
 	w.waitDelivered(r.ID)
 	got, _ := w.svc.Reports.Get(context.Background(), r.ID)
-	if !got.Dead || got.Fault != FaultExpired || time.Since(got.CreatedAt) > giveUp+3*time.Second {
-		t.Fatalf("record %+v, %s after filing; want dead-lettered at the give-up time", got, time.Since(got.CreatedAt))
+	if !got.Dead || got.Fault != FaultExpired || time.Since(got.CreatedAt.Time) > giveUp+3*time.Second {
+		t.Fatalf("record %+v, %s after filing; want dead-lettered at the give-up time", got, time.Since(got.CreatedAt.Time))
 	}
 	if got.Attempts < 2 {
 		t.Fatalf("%d attempts; want the last one at the give-up time", got.Attempts)
@@ -433,15 +445,13 @@ func TestPipelineWaitsForAnEarlyEntry(t *testing.T) {
 	w.run(PipelineOptions{})
 	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: w.reporter,
 		Target: Target{Kind: TargetUUID, Value: w.target}, Reason: DefaultReasons()[0]}
-	if err := w.svc.Resolve(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
+	w.resolve(d)
 	ctx := context.Background()
 	if err := w.svc.queues[RallyHere].add(ctx, nil, d.ID); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond) // the entry is read and found early, more than once
-	now := time.Now().UTC()
+	now := At(time.Now().UTC())
 	r := &Report{ID: d.ID, Game: d.Game, Delivery: StatusQueued, GuildID: d.GuildID, ChannelID: d.ChannelID,
 		ReporterID: d.ReporterID, Target: d.Target, TargetPlayer: d.TargetPlayer, SourcePlayer: d.SourcePlayer,
 		Reason: d.Reason, CreatedAt: now, UpdatedAt: now}

@@ -45,82 +45,77 @@ const (
 	StatusDismissed Status = "dismissed"
 )
 
-// Report is one report as stored. Times are UTC.
+// Report is one report as stored: one Redis hash, read and written whole through the
+// redis tags (Store), field by field where the pipeline and the moderators update
+// it. Times are UTC.
 type Report struct {
-	ID   string
-	Game Game
+	ID   string `redis:"id"`
+	Game Game   `redis:"game"`
 
-	GuildID      string
-	ChannelID    string
-	ReporterID   string
-	ReporterName string
+	GuildID      string `redis:"guild_id"`
+	ChannelID    string `redis:"channel_id"`
+	ReporterID   string `redis:"reporter_id"`
+	ReporterName string `redis:"reporter_name"`
 
 	// Target is the reported player as the reporter gave it.
-	Target Target
+	Target Target `redis:"target"`
 	// TargetPlayer is the upstream id of the reported player: a RallyHere player UUID,
 	// or a Destiny character id.
-	TargetPlayer string
+	TargetPlayer string `redis:"target_player"`
 	// SourcePlayer is the upstream id of the reporter.
-	SourcePlayer string
+	SourcePlayer string `redis:"source_player"`
 	// SourceFallback is true when SourcePlayer is the operator's fallback player
 	// because the reporter has no linked game account.
-	SourceFallback bool
+	SourceFallback Flag `redis:"source_fallback"`
 	// ActivityID is the Destiny activity (PGCR) the report is about.
-	ActivityID string
+	ActivityID string `redis:"activity_id"`
 	// Candidates are the players the reporter chooses from: those sharing the name
 	// given, or those of the activity.
-	Candidates []Candidate
+	Candidates Candidates `redis:"candidates"`
 
-	Reason      Reason
-	Description string
-	MatchID     string
-	Evidence    []Evidence
+	Reason      Reason       `redis:"reason"`
+	Description string       `redis:"description"`
+	MatchID     string       `redis:"match_id"`
+	Evidence    EvidenceList `redis:"evidence"`
 
 	// Delivery is queued, delivered, handed_off or failed; Moderation is empty,
 	// claimed, resolved or dismissed. Status combines them.
-	Delivery    Status
-	Moderation  Status
-	ModeratorID string
+	Delivery    Status `redis:"delivery"`
+	Moderation  Status `redis:"moderation"`
+	ModeratorID string `redis:"moderator_id"`
 
-	Attempts int
+	Attempts int `redis:"attempts"`
 	// Streak counts the attempts in a row that failed without getting further; it
 	// sets the backoff.
-	Streak int
+	Streak int `redis:"streak"`
 	// LastError is the last delivery error, for logs and moderators.
-	LastError string
+	LastError string `redis:"last_error"`
 	// Fault and FaultDetail say why delivery failed or is being retried, for the
-	// messages people read.
-	Fault       FaultKind
-	FaultDetail string
+	// messages people read; FaultUnfiled that the report never became a real one
+	// (Fault.Unfiled), so moderators are not shown it.
+	Fault        FaultKind `redis:"fault"`
+	FaultDetail  string    `redis:"fault_detail"`
+	FaultUnfiled Flag      `redis:"fault_unfiled"`
 	// Dead is true when delivery was given up after a day of failures.
-	Dead       bool
-	UpstreamID string
+	Dead       Flag   `redis:"dead"`
+	UpstreamID string `redis:"upstream_id"`
 	// Link is where the reporter files the report themselves (handed_off).
-	Link string
+	Link string `redis:"link"`
 
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	DeliveredAt   time.Time
-	NextAttemptAt time.Time
+	CreatedAt     Millis `redis:"created_at"`
+	UpdatedAt     Millis `redis:"updated_at"`
+	DeliveredAt   Millis `redis:"delivered_at"`
+	NextAttemptAt Millis `redis:"next_attempt_at"`
 	// AttemptStartedAt is set while an attempt is under way: found set by a later
 	// attempt, it means the earlier one's outcome is unknown.
-	AttemptStartedAt time.Time
+	AttemptStartedAt Millis `redis:"attempt_started_at"`
 
-	// The mod-log post of the report and the status it shows; and the status last told
+	// The mod-log post of the report and the status it shows; and the news last told
 	// to the reporter.
-	ModLogChannelID string
-	ModLogMessageID string
-	ModLogShown     string
-	Notified        string
-}
-
-// needsPlayers reports whether the players the report is about are still to be found:
-// for RallyHere the reporter's and the target's, for Destiny the offender.
-func (r *Report) needsPlayers() bool {
-	if r.Game == Destiny2 {
-		return r.TargetPlayer == ""
-	}
-	return r.TargetPlayer == "" || r.SourcePlayer == ""
+	ModLogChannelID string `redis:"modlog_channel_id"`
+	ModLogMessageID string `redis:"modlog_message_id"`
+	ModLogShown     string `redis:"modlog_shown"`
+	Notified        News   `redis:"notified"`
 }
 
 // Status is where the report stands: a moderator's decision, else its delivery.
@@ -130,6 +125,9 @@ func (r *Report) Status() Status {
 	}
 	return r.Delivery
 }
+
+// EvidenceList is a report's evidence, stored as JSON.
+type EvidenceList []Evidence
 
 // Evidence is a file the reporter attached in the modal.
 type Evidence struct {

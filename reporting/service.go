@@ -2,13 +2,9 @@ package reporting
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,17 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/reportbot/reportbot/config"
-	"github.com/reportbot/reportbot/reporting/rallyhere"
 	"github.com/reportbot/reportbot/reporting/redishealth"
 )
-
-// RallyHereAPI is what the service needs of a RallyHere environment.
-type RallyHereAPI interface {
-	PlayerByPlatform(ctx context.Context, platform, platformUserID string) (string, error)
-	PlayersByName(ctx context.Context, name string) ([]string, error)
-	CreateReport(ctx context.Context, targetUUID string, r rallyhere.ReportRequest) (rallyhere.Report, error)
-	ReportsAgainst(ctx context.Context, targetUUID, cursor string, pageSize int) (rallyhere.ReportsPage, error)
-}
 
 // Options configure a Service.
 type Options struct {
@@ -74,15 +61,12 @@ type Service struct {
 	Links    *Links
 
 	rdb        redis.UniversalClient
+	publishers map[Game]Publisher
 	queues     map[Game]*queue
 	replicas   replicas
 	health     *redishealth.Monitor
 	global     config.Rate
-	rallyHere  RallyHereAPI
-	rhFallback string
-	bungie     BungieAPI
 	bungieMode string
-	bungieWeb  string
 	log        zerolog.Logger
 	metrics    metrics
 }
@@ -100,42 +84,32 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 		Manifest:   NewManifest(o.Bungie, o.Logger),
 		Links:      o.Links,
 		rdb:        rdb,
-		bungie:     o.Bungie,
 		bungieMode: o.BungieMode,
-		bungieWeb:  o.BungieWeb,
 		global:     o.GlobalLimit,
-		rallyHere:  o.RallyHere,
-		rhFallback: o.RallyHereFallback,
 		log:        o.Logger,
 		metrics:    newMetrics(reg),
 		health:     o.Health,
+		publishers: map[Game]Publisher{},
 		queues:     map[Game]*queue{},
+	}
+	if o.RallyHere != nil {
+		s.publishers[RallyHere] = &rallyHere{api: o.RallyHere, fallback: o.RallyHereFallback}
+	}
+	if o.Bungie != nil {
+		s.publishers[Destiny2] = &destiny{api: o.Bungie, mode: o.BungieMode, web: o.BungieWeb, links: o.Links}
 	}
 	s.replicas = replicas{rdb: rdb, n: o.WaitReplicas, timeout: o.WaitTimeout, log: o.Logger, warned: new(atomic.Int64)}
 	if s.replicas.timeout <= 0 {
 		s.replicas.timeout = time.Second
 	}
-	for _, g := range Games() {
-		if s.Enabled(g) {
-			s.queues[g] = newQueue(rdb, g)
-		}
+	for g := range s.publishers {
+		s.queues[g] = newQueue(rdb, g)
 	}
 	return s
 }
 
 // Games are the games the bot knows, in the order they are shown.
 func Games() []Game { return []Game{RallyHere, Destiny2} }
-
-// Enabled reports whether the operator configured game g.
-func (s *Service) Enabled(g Game) bool {
-	switch g {
-	case RallyHere:
-		return s.rallyHere != nil
-	case Destiny2:
-		return s.bungie != nil
-	}
-	return false
-}
 
 // BungieMode is how Destiny reports reach Bungie: BungieLink or BungieAPIMode.
 func (s *Service) BungieMode() string { return s.bungieMode }
@@ -164,26 +138,8 @@ type Draft struct {
 	TargetPlayer   string `json:"target_player,omitempty"`
 }
 
-// Errors of resolving players; each has its own message to the reporter.
-var (
-	// ErrReporterNotLinked: the reporter's Discord account is linked to no player.
-	ErrReporterNotLinked = errors.New("reporter has no linked player")
-	// ErrTargetNotLinked: the reported member's Discord account is linked to no player.
-	ErrTargetNotLinked = errors.New("reported member has no linked player")
-	// ErrPlayerNotFound: no player has the given name or id.
-	ErrPlayerNotFound = errors.New("player not found")
-	// ErrSelfReport: the reporter named themselves.
-	ErrSelfReport = errors.New("reporter reported themselves")
-	// ErrGameOff: the game is not configured by the operator.
-	ErrGameOff = errors.New("game not configured")
-)
-
-// AmbiguousError is returned by Resolve when several players share the name given.
-type AmbiguousError struct{ Players []string }
-
-func (e *AmbiguousError) Error() string {
-	return fmt.Sprintf("%d players have that name", len(e.Players))
-}
+// ErrGameOff: the game is not configured by the operator.
+var ErrGameOff = errors.New("game not configured")
 
 // SettingsAndLimit reads a server's settings and tells, without spending anything,
 // whether reporterID may report there now: one round trip, on the path of every
@@ -216,60 +172,6 @@ func (s *Service) limitRequest(st Settings, reporterID string) LimitRequest {
 	return LimitRequest{ReporterID: reporterID, GuildID: st.GuildID, Guild: st.Limit, Global: s.global}
 }
 
-// Resolve finds the RallyHere players of d: the reporter's, through their linked
-// Discord account or the operator's fallback, and the target's. It fills d's
-// SourcePlayer and TargetPlayer.
-func (s *Service) Resolve(ctx context.Context, d *Draft) error {
-	if s.rallyHere == nil {
-		return ErrGameOff
-	}
-	if d.SourcePlayer == "" {
-		p, err := s.rallyHere.PlayerByPlatform(ctx, "Discord", d.ReporterID)
-		switch {
-		case rallyhere.IsCode(err, http.StatusNotFound, "user_not_found") && s.rhFallback != "":
-			d.SourcePlayer, d.SourceFallback = s.rhFallback, true
-		case rallyhere.IsCode(err, http.StatusNotFound, "user_not_found"):
-			return ErrReporterNotLinked
-		case err != nil:
-			return fmt.Errorf("looking up reporter %s: %w", d.ReporterID, err)
-		default:
-			d.SourcePlayer = p
-		}
-	}
-	if d.TargetPlayer == "" {
-		switch d.Target.Kind {
-		case TargetUUID:
-			d.TargetPlayer = d.Target.Value
-		case TargetMember:
-			p, err := s.rallyHere.PlayerByPlatform(ctx, "Discord", d.Target.Value)
-			if rallyhere.IsCode(err, http.StatusNotFound, "user_not_found") {
-				return ErrTargetNotLinked
-			}
-			if err != nil {
-				return fmt.Errorf("looking up member %s: %w", d.Target.Value, err)
-			}
-			d.TargetPlayer = p
-		case TargetName:
-			players, err := s.rallyHere.PlayersByName(ctx, d.Target.Value)
-			if err != nil {
-				return fmt.Errorf("looking up player %q: %w", d.Target.Value, err)
-			}
-			switch len(players) {
-			case 0:
-				return ErrPlayerNotFound
-			case 1:
-				d.TargetPlayer = players[0]
-			default:
-				return &AmbiguousError{Players: players}
-			}
-		}
-	}
-	if d.TargetPlayer == d.SourcePlayer && !d.SourceFallback {
-		return ErrSelfReport
-	}
-	return nil
-}
-
 // Reply is how the bot can still reach a reporter's answer: the interaction's token
 // (valid until Until) and id (on which a choice the reporter makes arrives).
 type Reply struct {
@@ -296,9 +198,9 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 	r := &Report{
 		ID: d.ID, Game: d.Game, Delivery: StatusQueued,
 		GuildID: d.GuildID, ChannelID: d.ChannelID, ReporterID: d.ReporterID, ReporterName: d.ReporterName,
-		Target: d.Target, TargetPlayer: d.TargetPlayer, SourcePlayer: d.SourcePlayer, SourceFallback: d.SourceFallback,
+		Target: d.Target, TargetPlayer: d.TargetPlayer, SourcePlayer: d.SourcePlayer, SourceFallback: Flag(d.SourceFallback),
 		ActivityID: d.ActivityID, Reason: d.Reason, Description: d.Description, MatchID: d.MatchID, Evidence: d.Evidence,
-		CreatedAt: now, UpdatedAt: now,
+		CreatedAt: At(now), UpdatedAt: At(now),
 	}
 	if d.Target.Kind == TargetUUID && r.TargetPlayer == "" {
 		r.TargetPlayer = d.Target.Value
@@ -408,15 +310,12 @@ func (s *Service) Choose(ctx context.Context, reportID, reporterID, player strin
 	if i < 0 {
 		return nil, &InputError{Field: "player", Problem: "that player was not one of those offered"}
 	}
-	if r.Game == Destiny2 {
-		r.Target = Target{Kind: TargetCharacter, Value: player, Label: r.Candidates[i].Label}
-	} else {
-		r.Target.Label = r.Target.Value + " (" + player + ")"
+	if t := r.Candidates[i].Target; t.Kind != "" {
+		r.Target = t
 	}
-	r.TargetPlayer, r.Fault, r.Candidates = player, "", nil
-	target, _ := json.Marshal(r.Target)
-	if err := s.Reports.set(ctx, r.ID, map[string]any{fTargetPlayer: player, fTarget: target, fFault: "",
-		fCandidates: "", fNextAttempt: ""}); err != nil {
+	r.TargetPlayer, r.Fault, r.FaultUnfiled, r.Candidates = player, "", false, nil
+	if err := s.Reports.set(ctx, r.ID, map[string]any{fTargetPlayer: player, fTarget: r.Target, fFault: "",
+		fFaultUnfiled: "", fCandidates: "", fNextAttempt: ""}); err != nil {
 		return nil, err
 	}
 	q, ok := s.queues[r.Game]
@@ -433,125 +332,13 @@ func (s *Service) Choose(ctx context.Context, reportID, reporterID, player strin
 // only its reporter may.
 var ErrNotReporter = errors.New("not the reporter")
 
-// dedupeFor is how long a reporter cannot report the same player (and activity) again.
-const dedupeFor = 24 * time.Hour
-
 // fileLimit is the limit request of filing: every rule of SPEC §4, the duplicate one
 // keyed by what the reporter named (a player id as itself; the pipeline checks again
 // by player once a name or member is looked up).
 func (s *Service) fileLimit(st Settings, reporterID string, g Game, t Target, activity string) LimitRequest {
 	lr := s.limitRequest(st, reporterID)
-	who := string(t.Kind) + "=" + strings.ToLower(t.Value)
-	if t.Kind == TargetUUID {
-		who = strings.ToLower(t.Value)
-	}
-	lr.Target, lr.DedupeFor = targetKey(g, who, activity), dedupeFor
+	lr.Target, lr.DedupeFor = filingTarget(g, t, activity), dedupeFor
 	return lr
-}
-
-func targetKey(g Game, who, activity string) string {
-	k := string(g) + ":" + who
-	if activity != "" {
-		k += ":" + activity
-	}
-	return k
-}
-
-// refundLimit gives back what filing r spent: its place in the windows, and its
-// duplicate markers (by what was typed, and by player).
-func (s *Service) refundLimit(ctx context.Context, r *Report) error {
-	lr := s.fileLimit(Settings{GuildID: r.GuildID}, r.ReporterID, r.Game, r.Target, r.ActivityID)
-	if err := s.Limits.Refund(ctx, lr, r.ID); err != nil {
-		return err
-	}
-	if r.TargetPlayer != "" {
-		lr.Target = targetKey(r.Game, r.TargetPlayer, r.ActivityID)
-		return s.Limits.Refund(ctx, lr, r.ID)
-	}
-	return nil
-}
-
-// sent is what filing a report upstream gave: the upstream's report id, or the page
-// where the reporter files it themselves (Destiny in link mode).
-type sent struct {
-	upstreamID string
-	link       string
-}
-
-// send files r with its game's API.
-func (s *Service) send(ctx context.Context, r *Report) (sent, error) {
-	switch r.Game {
-	case RallyHere:
-		if s.rallyHere == nil {
-			return sent{}, ErrGameOff
-		}
-		res, err := s.rallyHere.CreateReport(ctx, r.TargetPlayer, RallyHereRequest(r))
-		if err != nil {
-			return sent{}, err
-		}
-		return sent{upstreamID: res.ReportID}, nil
-	case Destiny2:
-		return s.sendDestiny(ctx, r)
-	}
-	return sent{}, fmt.Errorf("%w: %s", ErrGameOff, r.Game)
-}
-
-// findUpstream looks for r among the reports filed upstream against its target, by
-// the report_id the bot puts in custom_data: an earlier attempt whose answer was lost
-// may have filed it. It returns the upstream id, or "" when it is not there.
-func (s *Service) findUpstream(ctx context.Context, r *Report) (string, error) {
-	if r.Game != RallyHere || s.rallyHere == nil || r.TargetPlayer == "" {
-		return "", nil
-	}
-	cursor := ""
-	for range 4 { // the newest 200 reports: a lost answer is recent
-		page, err := s.rallyHere.ReportsAgainst(ctx, r.TargetPlayer, cursor, 50)
-		if err != nil {
-			return "", err
-		}
-		for _, u := range page.Reports {
-			if u.CustomData["report_id"] == r.ID {
-				return u.ReportID, nil
-			}
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
-	}
-	return "", nil
-}
-
-// RallyHereRequest is the sanctions-API body of r. custom_data carries where the report
-// came from; RallyHere requires each value to be 1 to 4096 characters.
-func RallyHereRequest(r *Report) rallyhere.ReportRequest {
-	custom := map[string]string{
-		"report_id":           r.ID,
-		"discord_guild_id":    r.GuildID,
-		"discord_channel_id":  r.ChannelID,
-		"discord_reporter_id": r.ReporterID,
-	}
-	if r.SourceFallback {
-		custom["source_player_fallback"] = "true"
-	}
-	if r.Target.Kind == TargetMember {
-		custom["discord_target_id"] = r.Target.Value
-	}
-	for i, e := range r.Evidence {
-		custom["evidence_"+strconv.Itoa(i+1)] = e.URL
-	}
-	for k, v := range custom {
-		if v == "" {
-			delete(custom, k)
-		}
-	}
-	return rallyhere.ReportRequest{
-		SourcePlayerUUID: r.SourcePlayer,
-		Reason:           r.Reason.RallyHere,
-		Description:      r.Description,
-		MatchID:          r.MatchID,
-		CustomData:       custom,
-	}
 }
 
 // ErrNotReplicated is returned when a write was made on the primary but fewer replicas

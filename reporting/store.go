@@ -37,45 +37,106 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`
 
-// Hash fields of a report record.
+// Hash fields of a report record that are written on their own (Store.set); the
+// whole record is read and written through Report's redis tags.
 const (
-	fID             = "id"
-	fGame           = "game"
-	fGuild          = "guild_id"
-	fChannel        = "channel_id"
-	fReporter       = "reporter_id"
-	fReporterName   = "reporter_name"
 	fTarget         = "target"
 	fTargetPlayer   = "target_player"
 	fSourcePlayer   = "source_player"
 	fSourceFallback = "source_fallback"
-	fActivity       = "activity_id"
-	fReason         = "reason"
-	fDescription    = "description"
-	fMatch          = "match_id"
-	fEvidence       = "evidence"
 	fDelivery       = "delivery"
-	fModeration     = "moderation"
-	fModerator      = "moderator_id"
-	fAttempts       = "attempts"
 	fLastError      = "last_error"
 	fFault          = "fault"
 	fFaultDetail    = "fault_detail"
+	fFaultUnfiled   = "fault_unfiled"
 	fDead           = "dead"
 	fUpstreamID     = "upstream_id"
 	fLink           = "link"
-	fCreated        = "created_at"
+	fGame           = "game"
 	fUpdated        = "updated_at"
 	fDelivered      = "delivered_at"
 	fNextAttempt    = "next_attempt_at"
 	fInFlight       = "attempt_started_at"
+	fModLogShown    = "modlog_shown"
 	fModLogChannel  = "modlog_channel_id"
 	fModLogMessage  = "modlog_message_id"
-	fModLogShown    = "modlog_shown"
 	fNotified       = "notified"
 	fCandidates     = "candidates"
 	fStreak         = "streak"
 )
+
+// Millis is a time stored in a record as Unix milliseconds ("" for none): the form the
+// Lua scripts compare.
+type Millis struct{ time.Time }
+
+// At is t as a Millis.
+func At(t time.Time) Millis { return Millis{t} }
+
+// MarshalBinary writes the milliseconds, or nothing for the zero time.
+func (m Millis) MarshalBinary() ([]byte, error) { return []byte(ms(m.Time)), nil }
+
+// ScanRedis reads what MarshalBinary wrote.
+func (m *Millis) ScanRedis(s string) error {
+	m.Time = unms(s)
+	return nil
+}
+
+// Flag is a yes-or-no stored as "1" or "".
+type Flag bool
+
+// MarshalBinary writes "1" or "".
+func (f Flag) MarshalBinary() ([]byte, error) { return []byte(flag(bool(f))), nil }
+
+// ScanRedis reads what MarshalBinary wrote (and "0", "true", "false").
+func (f *Flag) ScanRedis(s string) error {
+	*f = s == "1" || s == "true"
+	return nil
+}
+
+// Candidates are the players a reporter chooses from, stored as JSON ("" for none).
+type Candidates []Candidate
+
+// MarshalBinary writes the JSON, or nothing when there are none.
+func (c Candidates) MarshalBinary() ([]byte, error) {
+	if len(c) == 0 {
+		return nil, nil
+	}
+	return json.Marshal([]Candidate(c))
+}
+
+// ScanRedis reads what MarshalBinary wrote.
+func (c *Candidates) ScanRedis(s string) error { return scanJSON(s, (*[]Candidate)(c)) }
+
+// MarshalBinary writes the evidence as JSON.
+func (e EvidenceList) MarshalBinary() ([]byte, error) { return json.Marshal([]Evidence(e)) }
+
+// ScanRedis reads what MarshalBinary wrote.
+func (e *EvidenceList) ScanRedis(s string) error { return scanJSON(s, (*[]Evidence)(e)) }
+
+// MarshalBinary writes the target as JSON.
+func (t Target) MarshalBinary() ([]byte, error) { return json.Marshal(t) }
+
+// ScanRedis reads what MarshalBinary wrote.
+func (t *Target) ScanRedis(s string) error { return scanJSON(s, t) }
+
+// MarshalBinary writes the reason as JSON.
+func (r Reason) MarshalBinary() ([]byte, error) { return json.Marshal(r) }
+
+// ScanRedis reads what MarshalBinary wrote.
+func (r *Reason) ScanRedis(s string) error { return scanJSON(s, r) }
+
+// The names of things stored as themselves.
+func (g Game) MarshalBinary() ([]byte, error)      { return []byte(g), nil }
+func (s Status) MarshalBinary() ([]byte, error)    { return []byte(s), nil }
+func (f FaultKind) MarshalBinary() ([]byte, error) { return []byte(f), nil }
+func (n News) MarshalBinary() ([]byte, error)      { return []byte(n), nil }
+
+func scanJSON(s string, into any) error {
+	if s == "" || s == "null" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), into)
+}
 
 func ms(t time.Time) string {
 	if t.IsZero() {
@@ -99,68 +160,24 @@ func flag(b bool) string {
 	return ""
 }
 
-// fields is r as hash fields.
-func (r *Report) fields() map[string]any {
-	target, _ := json.Marshal(r.Target)
-	reason, _ := json.Marshal(r.Reason)
-	evidence, _ := json.Marshal(r.Evidence)
-	candidates := ""
-	if len(r.Candidates) > 0 {
-		b, _ := json.Marshal(r.Candidates)
-		candidates = string(b)
-	}
-	return map[string]any{
-		fCandidates: candidates, fStreak: r.Streak,
-		fID: r.ID, fGame: string(r.Game), fGuild: r.GuildID, fChannel: r.ChannelID,
-		fReporter: r.ReporterID, fReporterName: r.ReporterName,
-		fTarget: target, fTargetPlayer: r.TargetPlayer, fSourcePlayer: r.SourcePlayer,
-		fSourceFallback: flag(r.SourceFallback), fActivity: r.ActivityID,
-		fReason: reason, fDescription: r.Description, fMatch: r.MatchID, fEvidence: evidence,
-		fDelivery: string(r.Delivery), fModeration: string(r.Moderation), fModerator: r.ModeratorID,
-		fAttempts: r.Attempts, fLastError: r.LastError, fFault: string(r.Fault), fFaultDetail: r.FaultDetail,
-		fDead: flag(r.Dead), fUpstreamID: r.UpstreamID, fLink: r.Link,
-		fCreated: ms(r.CreatedAt), fUpdated: ms(r.UpdatedAt), fDelivered: ms(r.DeliveredAt),
-		fNextAttempt: ms(r.NextAttemptAt), fInFlight: ms(r.AttemptStartedAt),
-		fModLogChannel: r.ModLogChannelID, fModLogMessage: r.ModLogMessageID, fModLogShown: r.ModLogShown,
-		fNotified: r.Notified,
-	}
-}
-
-// decodeReport reads a record's hash fields.
+// decodeReport reads a record from its hash fields (HGETALL), through Report's redis
+// tags.
 func decodeReport(h map[string]string) (*Report, error) {
-	if h[fID] == "" {
+	if h["id"] == "" {
 		return nil, ErrNoReport
 	}
-	attempts, _ := strconv.Atoi(h[fAttempts])
-	streak, _ := strconv.Atoi(h[fStreak])
-	r := &Report{
-		ID: h[fID], Game: Game(h[fGame]), GuildID: h[fGuild], ChannelID: h[fChannel],
-		ReporterID: h[fReporter], ReporterName: h[fReporterName],
-		TargetPlayer: h[fTargetPlayer], SourcePlayer: h[fSourcePlayer], SourceFallback: h[fSourceFallback] == "1",
-		ActivityID: h[fActivity], Description: h[fDescription], MatchID: h[fMatch],
-		Delivery: Status(h[fDelivery]), Moderation: Status(h[fModeration]), ModeratorID: h[fModerator],
-		Attempts: attempts, LastError: h[fLastError], Fault: FaultKind(h[fFault]), FaultDetail: h[fFaultDetail],
-		Dead: h[fDead] == "1", UpstreamID: h[fUpstreamID], Link: h[fLink],
-		CreatedAt: unms(h[fCreated]), UpdatedAt: unms(h[fUpdated]), DeliveredAt: unms(h[fDelivered]),
-		NextAttemptAt: unms(h[fNextAttempt]), AttemptStartedAt: unms(h[fInFlight]),
-		ModLogChannelID: h[fModLogChannel], ModLogMessageID: h[fModLogMessage], ModLogShown: h[fModLogShown],
-		Notified: h[fNotified], Streak: streak,
+	var r Report
+	if err := redis.NewMapStringStringResult(h, nil).Scan(&r); err != nil {
+		return nil, fmt.Errorf("decoding report %s: %w", h["id"], err)
 	}
-	for field, into := range map[string]any{fTarget: &r.Target, fReason: &r.Reason, fEvidence: &r.Evidence, fCandidates: &r.Candidates} {
-		if v := h[field]; v != "" && v != "null" {
-			if err := json.Unmarshal([]byte(v), into); err != nil {
-				return nil, fmt.Errorf("decoding %s of report %s: %w", field, r.ID, err)
-			}
-		}
-	}
-	return r, nil
+	return &r, nil
 }
 
 // create queues the writes of a new record (and of the reporter's interaction token,
 // kept while it can still edit their answer) on p: all in the record's slot.
 func (s *Store) create(ctx context.Context, p redis.Pipeliner, r *Report, token string, tokenTTL time.Duration) {
 	key := reportKey(r.ID)
-	p.HSet(ctx, key, r.fields())
+	p.HSet(ctx, key, r)
 	p.Expire(ctx, key, s.retention)
 	if token != "" && tokenTTL > 0 {
 		p.Set(ctx, tokenKey(r.ID), token, tokenTTL)
