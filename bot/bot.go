@@ -54,10 +54,13 @@ type Store interface {
 type Options struct {
 	Discord  config.Discord
 	HTTPAddr string
-	Router   Handler
-	REST     *REST
-	Store    Store
-	Commands []*discordgo.ApplicationCommand
+	// MetricsAddr, when set, serves /metrics on a listener of its own instead of on
+	// HTTPAddr.
+	MetricsAddr string
+	Router      Handler
+	REST        *REST
+	Store       Store
+	Commands    []*discordgo.ApplicationCommand
 	// Linker, when set, serves the Bungie.net sign-in pages.
 	Linker   Linker
 	Registry *prometheus.Registry
@@ -66,17 +69,19 @@ type Options struct {
 
 // Bot runs the transports until its context ends.
 type Bot struct {
-	cfg       config.Discord
-	addr      string
-	publicKey ed25519.PublicKey
-	router    Handler
-	rest      *REST
-	store     Store
-	commands  []*discordgo.ApplicationCommand
-	linker    Linker
-	registry  *prometheus.Registry
-	log       zerolog.Logger
-	metrics   botMetrics
+	cfg  config.Discord
+	addr string
+	// metricsAddr is where /metrics is served when it is not on addr.
+	metricsAddr string
+	publicKey   ed25519.PublicKey
+	router      Handler
+	rest        *REST
+	store       Store
+	commands    []*discordgo.ApplicationCommand
+	linker      Linker
+	registry    *prometheus.Registry
+	log         zerolog.Logger
+	metrics     botMetrics
 
 	registered atomic.Bool
 	// mu orders taking work (begin) against shutdown's stop.
@@ -99,7 +104,7 @@ type Bot struct {
 // New assembles a Bot.
 func New(o Options) *Bot {
 	b := &Bot{
-		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
+		cfg: o.Discord, addr: o.HTTPAddr, metricsAddr: o.MetricsAddr, publicKey: o.Discord.PublicKey,
 		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, linker: o.Linker,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
 		ready:      make(chan struct{}),
@@ -131,22 +136,39 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.lis = lis
 	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- srv.Serve(lis) }()
+	servers := []*http.Server{srv}
+	if b.metricsAddr != "" {
+		mlis, err := net.Listen("tcp", b.metricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listening on METRICS_ADDR %s: %w", b.metricsAddr, err)
+		}
+		msrv := &http.Server{Handler: b.metricsRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+		go func() { srvErr <- msrv.Serve(mlis) }()
+		servers = append(servers, msrv)
+		b.log.Info().Str("addr", mlis.Addr().String()).Msg("serving metrics")
+	}
+	closeAll := func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}
 	b.mu.Lock()
 	b.accepting = true
 	b.mu.Unlock()
 	b.log.Info().Str("addr", lis.Addr().String()).Bool("interactions_endpoint", b.publicKey != nil).Msg("serving HTTP")
 
 	if err := b.register(ctx); err != nil {
-		_ = srv.Close()
+		closeAll()
 		return err
 	}
 
 	var session *discordgo.Session
 	if b.cfg.Gateway {
 		if session, err = b.openGateway(); err != nil {
-			_ = srv.Close()
+			closeAll()
 			return err
 		}
 		b.log.Info().Int("shard", b.cfg.ShardID).Int("shards", b.cfg.ShardCount).Msg("gateway connected")
@@ -158,7 +180,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	case err := <-srvErr:
 		b.log.Error().Err(err).Msg("HTTP server stopped")
 	}
-	return b.shutdown(srv, session)
+	return b.shutdown(servers, session)
 }
 
 // register overwrites the application's commands, retrying while Discord is
@@ -186,15 +208,17 @@ func (b *Bot) register(ctx context.Context) error {
 	}
 }
 
-func (b *Bot) shutdown(srv *http.Server, session *discordgo.Session) error {
+func (b *Bot) shutdown(servers []*http.Server, session *discordgo.Session) error {
 	b.log.Info().Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWithin)
 	defer cancel()
 	b.mu.Lock()
 	b.accepting = false
 	b.mu.Unlock()
-	if err := srv.Shutdown(ctx); err != nil {
-		b.log.Warn().Err(err).Msg("HTTP server shutdown")
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			b.log.Warn().Err(err).Msg("HTTP server shutdown")
+		}
 	}
 	done := make(chan struct{})
 	go func() { b.inflight.Wait(); close(done) }()

@@ -24,7 +24,8 @@ const (
 	maxInteractionBody = 4 << 20
 )
 
-// routes is the bot's HTTP surface on HTTP_ADDR.
+// routes is the bot's HTTP surface on HTTP_ADDR; /metrics is there unless METRICS_ADDR
+// gives it a listener of its own.
 func (b *Bot) routes() http.Handler {
 	mux := http.NewServeMux()
 	if b.publicKey != nil {
@@ -38,8 +39,21 @@ func (b *Bot) routes() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", b.serveReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{}))
+	if b.metricsAddr == "" {
+		mux.Handle("GET /metrics", b.metricsHandler())
+	}
 	return mux
+}
+
+// metricsRoutes is the HTTP surface on METRICS_ADDR: /metrics only.
+func (b *Bot) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", b.metricsHandler())
+	return mux
+}
+
+func (b *Bot) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{})
 }
 
 func (b *Bot) serveReady(w http.ResponseWriter, r *http.Request) {
