@@ -127,7 +127,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		return Response{Reply: &discordgo.InteractionResponse{Type: discordgo.InteractionResponsePong}}
 	case discordgo.InteractionApplicationCommand:
 		data := i.ApplicationCommandData()
-		r.metrics.WithLabelValues("command", data.Name).Inc()
+		r.metrics.WithLabelValues("command", commandLabel(data.Name)).Inc()
 		if i.GuildID == "" || i.Member == nil {
 			return reply(msgGuildOnly)
 		}
@@ -145,7 +145,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		}
 	case discordgo.InteractionApplicationCommandAutocomplete:
 		data := i.ApplicationCommandData()
-		r.metrics.WithLabelValues("autocomplete", data.Name).Inc()
+		r.metrics.WithLabelValues("autocomplete", commandLabel(data.Name)).Inc()
 		if i.GuildID != "" && data.Name == cmdConfig {
 			return c.configAutocomplete(ctx, data)
 		}
@@ -153,7 +153,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 	case discordgo.InteractionModalSubmit:
 		data := i.ModalSubmitData()
 		id, err := ParseCustomID(data.CustomID)
-		r.metrics.WithLabelValues("modal", id.Kind).Inc()
+		r.metrics.WithLabelValues("modal", kindLabel(id, err)).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown modal")
 			return reply(msgUnknownInteraction())
@@ -164,7 +164,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 	case discordgo.InteractionMessageComponent:
 		data := i.MessageComponentData()
 		id, err := ParseCustomID(data.CustomID)
-		r.metrics.WithLabelValues("component", id.Kind).Inc()
+		r.metrics.WithLabelValues("component", kindLabel(id, err)).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown component")
 			return reply(msgUnknownInteraction())
@@ -179,9 +179,33 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		case kindList:
 			return c.listButton(ctx, id)
 		}
+	default:
+		r.metrics.WithLabelValues(unknownLabel, unknownLabel).Inc()
 	}
 	c.log.Warn().Int("type", int(i.Type)).Msg("unhandled interaction")
 	return reply(msgUnknownInteraction())
+}
+
+// unknownLabel is the metric label of every name or kind the bot does not know: label
+// values come from a closed set, so no payload can add series.
+const unknownLabel = "unknown"
+
+// commandLabel is name as a metric label: one of the bot's commands, or unknown.
+func commandLabel(name string) string {
+	switch name {
+	case cmdReport, cmdReportUser, cmdReports, cmdConfig, cmdLink, cmdUnlink:
+		return name
+	}
+	return unknownLabel
+}
+
+// kindLabel is a parsed custom_id's kind as a metric label: ParseCustomID only accepts
+// the bot's own kinds, and anything it refused is unknown.
+func kindLabel(id CustomID, err error) string {
+	if err != nil {
+		return unknownLabel
+	}
+	return id.Kind
 }
 
 func invoker(i *discordgo.Interaction) *discordgo.User {

@@ -1,6 +1,7 @@
 package reporting
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,7 +58,25 @@ func UpstreamObserver(reg prometheus.Registerer, upstream string) func(op string
 	}, []string{"op"})
 	reg.MustRegister(requests, latency)
 	return func(op string, status int, d time.Duration) {
-		requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+		requests.WithLabelValues(op, statusLabel(status)).Inc()
 		latency.WithLabelValues(op).Observe(d.Seconds())
 	}
+}
+
+// knownStatuses are the HTTP statuses the upstream clients tell apart; each is a label
+// value of its own.
+var knownStatuses = []int{0, 200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 409, 410, 413, 415, 422, 425, 429,
+	500, 501, 502, 503, 504}
+
+// statusLabel is an upstream's HTTP status as a metric label: the status when the bot
+// knows it, else its class ("4xx"), else "other". The status is the upstream's to
+// choose, and a label value must come from a closed set.
+func statusLabel(status int) string {
+	if slices.Contains(knownStatuses, status) {
+		return strconv.Itoa(status)
+	}
+	if status >= 100 && status <= 599 {
+		return strconv.Itoa(status/100) + "xx"
+	}
+	return "other"
 }
