@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/reportbot/reportbot/commands"
 	"github.com/reportbot/reportbot/config"
@@ -54,34 +55,40 @@ type Store interface {
 type Options struct {
 	Discord  config.Discord
 	HTTPAddr string
-	// MetricsAddr, when set, serves /metrics on a listener of its own instead of on
-	// HTTPAddr.
-	MetricsAddr string
-	Router      Handler
-	REST        *REST
-	Store       Store
-	Commands    []*discordgo.ApplicationCommand
+	Router   Handler
+	REST     *REST
+	Store    Store
+	Commands []*discordgo.ApplicationCommand
 	// Linker, when set, serves the Bungie.net sign-in pages.
 	Linker   Linker
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
+
+	// MetricsAddr, when set, serves /metrics on a listener of its own instead of on
+	// HTTPAddr.
+	MetricsAddr string
 }
 
 // Bot runs the transports until its context ends.
 type Bot struct {
-	cfg  config.Discord
-	addr string
-	// metricsAddr is where /metrics is served when it is not on addr.
+	cfg       config.Discord
+	addr      string
+	publicKey ed25519.PublicKey
+	router    Handler
+	rest      *REST
+	store     Store
+	commands  []*discordgo.ApplicationCommand
+	linker    Linker
+	registry  *prometheus.Registry
+	log       zerolog.Logger
+	metrics   botMetrics
+
+	// metricsAddr, when set, is where /metrics is served instead of addr.
 	metricsAddr string
-	publicKey   ed25519.PublicKey
-	router      Handler
-	rest        *REST
-	store       Store
-	commands    []*discordgo.ApplicationCommand
-	linker      Linker
-	registry    *prometheus.Registry
-	log         zerolog.Logger
-	metrics     botMetrics
+	// smallBodies and largeBodies share bodyBudget among the interaction bodies being
+	// read; busyLog says at most once a minute that it ran out.
+	smallBodies, largeBodies *semaphore.Weighted
+	busyLog                  zerolog.Logger
 
 	registered atomic.Bool
 	// mu orders taking work (begin) against shutdown's stop.
@@ -104,9 +111,11 @@ type Bot struct {
 // New assembles a Bot.
 func New(o Options) *Bot {
 	b := &Bot{
-		cfg: o.Discord, addr: o.HTTPAddr, metricsAddr: o.MetricsAddr, publicKey: o.Discord.PublicKey,
+		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
 		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, linker: o.Linker,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
+		metricsAddr: o.MetricsAddr, smallBodies: semaphore.NewWeighted(bodyBudget / 2), largeBodies: semaphore.NewWeighted(bodyBudget / 2),
+		busyLog:    o.Logger.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),
 	}
@@ -282,7 +291,7 @@ func newBotMetrics(reg prometheus.Registerer) botMetrics {
 		}, []string{"transport"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reportbot_interactions_refused_total",
-			Help: "Requests to /interactions refused, by why (signature, replay).",
+			Help: "Requests to /interactions refused, by why (signature, too_large, busy, slow, replay).",
 		}, []string{"why"}),
 	}
 	reg.MustRegister(m.answered, m.refused)
