@@ -89,7 +89,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log), reporting.PipelineOptions{Logger: log})
 	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{
-		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr,
+		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL,
 		Router: router, REST: rest, Store: rdb,
 		Commands: commands.Definitions(svc.Enabled, svc.BungieMode()), Linker: linker,
 		Registry: reg, Logger: log,

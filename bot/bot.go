@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,9 @@ type Options struct {
 	// MetricsAddr, when set, serves /metrics on a listener of its own instead of on
 	// HTTPAddr.
 	MetricsAddr string
+	// PublicURL is the bot's external base URL; over https the sign-in cookie is
+	// Secure.
+	PublicURL *url.URL
 }
 
 // Bot runs the transports until its context ends.
@@ -85,6 +89,8 @@ type Bot struct {
 
 	// metricsAddr, when set, is where /metrics is served instead of addr.
 	metricsAddr string
+	// secureCookies is true when the bot is reached over https (PUBLIC_URL).
+	secureCookies bool
 	// smallBodies and largeBodies share bodyBudget among the interaction bodies being
 	// read; busyLog says at most once a minute that it ran out.
 	smallBodies, largeBodies *semaphore.Weighted
@@ -114,7 +120,8 @@ func New(o Options) *Bot {
 		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
 		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, linker: o.Linker,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
-		metricsAddr: o.MetricsAddr, smallBodies: semaphore.NewWeighted(bodyBudget / 2), largeBodies: semaphore.NewWeighted(bodyBudget / 2),
+		metricsAddr: o.MetricsAddr, secureCookies: o.PublicURL != nil && o.PublicURL.Scheme == "https",
+		smallBodies: semaphore.NewWeighted(bodyBudget / 2), largeBodies: semaphore.NewWeighted(bodyBudget / 2),
 		busyLog:    o.Logger.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),

@@ -27,7 +27,9 @@ import (
 // freshStore takes every interaction id as new.
 type freshStore struct{}
 
-func (freshStore) Ping(ctx context.Context) *redis.StatusCmd { return redis.NewStatusResult("PONG", nil) }
+func (freshStore) Ping(ctx context.Context) *redis.StatusCmd {
+	return redis.NewStatusResult("PONG", nil)
+}
 func (freshStore) SetNX(context.Context, string, any, time.Duration) *redis.BoolCmd {
 	return redis.NewBoolResult(true, nil)
 }

@@ -164,7 +164,7 @@ func (h *harness) linkBungie(discordID string, u *bungietest.User) {
 	}
 	su, _ := url.Parse(start)
 	state := su.Query().Get("state")
-	to, err := h.svc.Links.AuthorizeURL(ctx, state)
+	to, err := h.svc.Links.AuthorizeURL(ctx, state, "the-test-browser")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func (h *harness) linkBungie(discordID string, u *bungietest.User) {
 	if err != nil || back.Query().Get("state") != state {
 		h.t.Fatalf("consent redirected to %q", resp.Header.Get("Location"))
 	}
-	if _, err := h.svc.Links.Complete(ctx, state, back.Query().Get("code"), back.Query().Get("error")); err != nil {
+	if _, err := h.svc.Links.Complete(ctx, state, "the-test-browser", back.Query().Get("code"), back.Query().Get("error")); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -462,3 +462,18 @@ func NewRef() string {
 	_, _ = rand.Read(b[:])
 	return refEncoding.EncodeToString(b[:])
 }
+
+// Sign-in pages (package bot shows them in the browser). Each is a title and a detail.
+
+// PageSignInElsewhere is the page of a Bungie.net sign-in that came back in a browser
+// other than the one that opened its link: a consent page someone forwarded.
+func PageSignInElsewhere() (title, detail string) {
+	return "Nothing was linked",
+		"This sign-in was started in another browser, so the bot stopped it and linked nothing. If you ran /link bungie yourself, run it again and open its button in the browser you sign in with. If someone sent you this link, don't use it: it would have linked your Bungie.net account to their Discord account."
+}
+
+// PageSignInOpenedElsewhere is the page of a sign-in link opened in a second browser.
+func PageSignInOpenedElsewhere() (title, detail string) {
+	return "This link was opened in another browser",
+		"A sign-in link works in the first browser that opens it. Run /link bungie in Discord to get a new one, and open it in the browser you sign in with."
+}
