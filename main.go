@@ -86,8 +86,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	svc := reporting.NewService(rdb, opts)
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, nil)
-	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log), reporting.PipelineOptions{Logger: log})
-	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Logger: log, Registerer: reg})
+	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, cfg.CDNHosts, log), reporting.PipelineOptions{Logger: log})
+	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Logger: log, Registerer: reg, CDNHosts: cfg.CDNHosts})
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL,
 		Router: router, REST: rest, Store: rdb,

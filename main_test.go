@@ -94,6 +94,7 @@ func newEnv(t *testing.T) *env {
 		"DISCORD_PUBLIC_KEY":      e.signer.PublicKeyHex(),
 		"DISCORD_GATEWAY":         "false",
 		"DISCORD_API_URL":         e.discord.URL,
+		"DISCORD_CDN_HOSTS":       e.discord.CDNHost,
 		"HTTP_ADDR":               "127.0.0.1:0",
 		"REDIS_URL":               e.redis.URL(),
 		"RALLYHERE_API_URL":       e.rh.URL,

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -476,4 +477,21 @@ func PageSignInElsewhere() (title, detail string) {
 func PageSignInOpenedElsewhere() (title, detail string) {
 	return "This link was opened in another browser",
 		"A sign-in link works in the first browser that opens it. Run /link bungie in Discord to get a new one, and open it in the browser you sign in with."
+}
+
+// msgEvidenceNotFetched is the mod-log line of evidence file n whose URL was refused:
+// its name and why, without a link to it.
+func msgEvidenceNotFetched(n int, e reporting.Evidence) string {
+	host := e.URL
+	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	why := "its link is not a plain web address"
+	switch e.Refused {
+	case reporting.EvidenceNotCDN:
+		why = "it is not on Discord's CDN (`" + strings.ReplaceAll(truncate(host, 60), "`", "'") + "`)"
+	case reporting.EvidenceNotHTTPS:
+		why = "its link is not https"
+	}
+	return fmt.Sprintf("%d. %s: not fetched, %s", n, escape(truncate(e.Filename, 40)), why)
 }

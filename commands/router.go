@@ -54,6 +54,7 @@ type Router struct {
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *prometheus.CounterVec
+	cdn     cdnPolicy
 }
 
 // Options configure a Router.
@@ -64,6 +65,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// CDNHosts are the hosts evidence may come from (DISCORD_CDN_HOSTS); nil means
+	// Discord's.
+	CDNHosts []string
 }
 
 // NewRouter returns a router filing reports through svc.
@@ -81,7 +85,7 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 		Help: "Interactions handled, by type and name (command, or custom_id kind).",
 	}, []string{"type", "name"})
 	reg.MustRegister(m)
-	return &Router{svc: svc, discord: discord, queue: o.Queue, log: o.Logger, now: now, metrics: m}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, log: o.Logger, now: now, metrics: m, cdn: newCDNPolicy(o.CDNHosts)}
 }
 
 // call is one interaction being handled: the interaction, its logger, and the
