@@ -327,7 +327,7 @@ func benchDelivery(b *testing.B, up *leanUpstreams, rdb redis.UniversalClient) {
 		DefaultLimit: rate, MaxLimit: rate, GlobalLimit: rate, Retention: 24 * time.Hour, Logger: nop,
 	})
 	rest := bot.NewREST(up.discord.URL+"/api/v10", "bench", leanApp, nil)
-	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, nop), reporting.PipelineOptions{Logger: nop})
+	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, nil, nop), reporting.PipelineOptions{Logger: nop})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = pipeline.Run(ctx) }()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,4 +236,77 @@ func chromium(t *testing.T, url string) string {
 		t.Fatalf("chromium: %v", err)
 	}
 	return string(out)
+}
+
+// TestBungieSignInBoundToBrowser is the login CSRF of issue 9: an attacker runs
+// /link bungie, opens the link in their own browser, and forwards the Bungie consent
+// page it leads to to a victim. The victim approves in their browser (a real
+// Chromium), which never opened the bot's start page: the callback links nothing,
+// says why, and the attacker's Discord account gets no Bungie.net link.
+func TestBungieSignInBoundToBrowser(t *testing.T) {
+	e, bg := destinyEnv(t, "api")
+	r := e.start(t)
+	victim := bg.AddUser("Victim", "Hunter")
+	bg.SetAuthorizingUser(victim)
+	attacker := &discordgo.User{ID: "110000000000000066", Username: "mallory"}
+	link := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, attacker, 0,
+		map[string]any{"id": "710000000000000009", "name": "link", "type": 1, "options": []any{map[string]any{"type": 1, "name": "bungie"}}})
+	resp, _ := e.post(t, r, link)
+	start := resp.Data.Components[0].(*discordgo.ActionsRow).Components[0].(*discordgo.Button).URL
+
+	// The attacker's browser opens the start page and stops at the redirect to Bungie.
+	jar, _ := cookiejar.New(nil)
+	attackerBrowser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := attackerBrowser.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	consentPage := res.Header.Get("Location")
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(consentPage, bg.URL+"/en/OAuth/Authorize") {
+		t.Fatalf("start page: %d → %q", res.StatusCode, consentPage)
+	}
+	checkSignInHeaders(t, "the start page", res.Header)
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if strings.Contains(c.Name, "signin") {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure || cookie.MaxAge <= 0 {
+		t.Fatalf("sign-in cookie %+v: want HttpOnly, SameSite=Lax, not Secure over http, expiring", cookie)
+	}
+
+	// The victim's browser approves on Bungie and comes back without the cookie.
+	dom := chromium(t, consentPage)
+	if !strings.Contains(dom, `<h1 id="title">Nothing was linked</h1>`) || !strings.Contains(dom, "another browser") {
+		t.Fatalf("the victim saw:\n%s", dom)
+	}
+	rdb := e.redis.UniversalClient(t)
+	if n, err := rdb.Exists(context.Background(), "rb:{u:"+attacker.ID+"}:bungie").Result(); err != nil || n != 0 {
+		t.Fatalf("the attacker's account has a Bungie.net link (%d, %v)", n, err)
+	}
+	if l := r.logs.lines("Bungie.net account linked"); len(l) != 0 {
+		t.Fatalf("the log says an account was linked: %v", l)
+	}
+	// The attacker cannot finish it either: the state was used up by the refusal.
+	res, err = attackerBrowser.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusGone {
+		t.Fatalf("the start link after the refusal: %d, want 410", res.StatusCode)
+	}
+	checkSignInHeaders(t, "a sign-in page", res.Header)
+}
+
+// checkSignInHeaders checks what every sign-in page sends: no sniffing, no referrer,
+// no framing.
+func checkSignInHeaders(t *testing.T, what string, h http.Header) {
+	t.Helper()
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" ||
+		!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("%s sends %v", what, h)
+	}
 }

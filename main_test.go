@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -96,6 +97,7 @@ func newEnv(t *testing.T) *env {
 		"DISCORD_PUBLIC_KEY":      e.signer.PublicKeyHex(),
 		"DISCORD_GATEWAY":         "false",
 		"DISCORD_API_URL":         e.discord.URL,
+		"DISCORD_CDN_HOSTS":       e.discord.CDNHost,
 		"HTTP_ADDR":               "127.0.0.1:0",
 		"REDIS_URL":               e.redis.URL(),
 		"REDIS_MODE":              e.redis.Mode(),
@@ -608,5 +610,57 @@ func TestModeratorsEndToEnd(t *testing.T) {
 		if resp.Data == nil || !strings.Contains(resp.Data.Content, tc.want) {
 			t.Fatalf("%v: %+v", tc.data["options"], resp.Data)
 		}
+	}
+}
+
+// freeAddr is a loopback address nothing listens on, for a variable that needs an
+// address of its own before the bot starts.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestMetricsAddr: with METRICS_ADDR set, /metrics is served there, on a listener of
+// its own that stops with the bot, and no longer on HTTP_ADDR.
+func TestMetricsAddr(t *testing.T) {
+	e := newEnv(t)
+	metrics := freeAddr(t)
+	e.vars["METRICS_ADDR"] = metrics
+	r := e.start(t)
+	get := func(url string) (int, string, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if status, body, err := get("http://" + metrics + "/metrics"); err != nil || status != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("METRICS_ADDR /metrics: %d %v %.200s", status, err, body)
+	}
+	if status, _, err := get(r.base + "/metrics"); err != nil || status != http.StatusNotFound {
+		t.Fatalf("HTTP_ADDR /metrics: %d %v, want 404", status, err)
+	}
+	for _, path := range []string{"/healthz", "/interactions", "/readyz"} {
+		if status, _, err := get("http://" + metrics + path); err != nil || status != http.StatusNotFound {
+			t.Errorf("METRICS_ADDR %s: %d %v, want 404: only /metrics is served there", path, status, err)
+		}
+	}
+	if l := r.logs.lines("serving metrics"); len(l) != 1 || l[0]["addr"] != metrics {
+		t.Errorf("log lines %v, want one saying where metrics are served", l)
+	}
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	r.done <- nil // for the cleanup
+	if _, _, err := get("http://" + metrics + "/metrics"); err == nil {
+		t.Fatal("the metrics listener still answers after the bot stopped")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/reportbot/reportbot/commands"
 	"github.com/reportbot/reportbot/config"
@@ -67,6 +69,13 @@ type Options struct {
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
+
+	// MetricsAddr, when set, serves /metrics on a listener of its own instead of on
+	// HTTPAddr.
+	MetricsAddr string
+	// PublicURL is the bot's external base URL; over https the sign-in cookie is
+	// Secure.
+	PublicURL *url.URL
 }
 
 // Bot runs the transports until its context ends.
@@ -89,6 +98,15 @@ type Bot struct {
 	gatewayState *outage
 	// registerBackoff spaces the attempts to register the commands.
 	registerBackoff backoff
+	// metricsAddr, when set, is where /metrics is served instead of addr.
+	metricsAddr string
+	// secureCookies is true when the bot is reached over https (PUBLIC_URL).
+	secureCookies bool
+	// smallBodies and largeBodies share bodyBudget among the interaction bodies being
+	// read; busyLog says at most once a minute that it ran out.
+	smallBodies, largeBodies *semaphore.Weighted
+	busyLog                  zerolog.Logger
+
 	// mu orders taking work (begin) against shutdown's stop.
 	mu        sync.Mutex
 	accepting bool
@@ -113,6 +131,9 @@ func New(o Options) *Bot {
 		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
 		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, linker: o.Linker,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
+		metricsAddr: o.MetricsAddr, secureCookies: o.PublicURL != nil && o.PublicURL.Scheme == "https",
+		smallBodies: semaphore.NewWeighted(bodyBudget / 2), largeBodies: semaphore.NewWeighted(bodyBudget / 2),
+		busyLog:    o.Logger.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),
 	}
@@ -151,8 +172,20 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.lis = lis
 	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- srv.Serve(lis) }()
+	servers := []*http.Server{srv}
+	if b.metricsAddr != "" {
+		mlis, err := net.Listen("tcp", b.metricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listening on METRICS_ADDR %s: %w", b.metricsAddr, err)
+		}
+		msrv := &http.Server{Handler: b.metricsRoutes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+		go func() { srvErr <- msrv.Serve(mlis) }()
+		servers = append(servers, msrv)
+		b.log.Info().Str("addr", mlis.Addr().String()).Msg("serving metrics")
+	}
 	b.mu.Lock()
 	b.accepting = true
 	b.mu.Unlock()
@@ -199,7 +232,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	stopDiscord()
 	parts.Wait()
-	b.shutdown(srv)
+	b.shutdown(servers)
 	return err
 }
 
@@ -291,15 +324,17 @@ func (b *Bot) register(ctx context.Context) error {
 	}
 }
 
-func (b *Bot) shutdown(srv *http.Server) {
+func (b *Bot) shutdown(servers []*http.Server) {
 	b.log.Info().Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWithin)
 	defer cancel()
 	b.mu.Lock()
 	b.accepting = false
 	b.mu.Unlock()
-	if err := srv.Shutdown(ctx); err != nil {
-		b.log.Warn().Err(err).Msg("HTTP server shutdown")
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			b.log.Warn().Err(err).Msg("HTTP server shutdown")
+		}
 	}
 	done := make(chan struct{})
 	go func() { b.inflight.Wait(); close(done) }()
@@ -357,7 +392,7 @@ func newBotMetrics(reg prometheus.Registerer) botMetrics {
 		}, []string{"transport"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reportbot_interactions_refused_total",
-			Help: "Requests to /interactions refused, by why (signature, replay).",
+			Help: "Requests to /interactions refused, by why (signature, too_large, busy, slow, replay).",
 		}, []string{"why"}),
 	}
 	reg.MustRegister(m.answered, m.refused)

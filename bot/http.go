@@ -1,10 +1,12 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -20,11 +22,29 @@ const (
 	// seenFor is how long an interaction id is remembered to refuse replays: longer
 	// than any timestamp that still passes the skew check.
 	seenFor = 2*maxClockSkew + time.Minute
-	// maxInteractionBody bounds what /interactions reads.
-	maxInteractionBody = 4 << 20
+	// maxInteractionBody bounds what /interactions reads (SPEC §2). Discord's
+	// interactions are a few KiB; the largest (a modal with five files) well under this.
+	maxInteractionBody = 256 << 10
+	// bodyBudget bounds the bytes of request bodies being read at once, before their
+	// signature is checked: a body costs its Content-Length, or maxInteractionBody
+	// when it has none. Half of it is kept for bodies of Discord's usual size (up to
+	// smallBody, with a Content-Length), so that large or unsized bodies, which only
+	// an attacker sends, cannot crowd out real interactions. 4 MiB is sixteen bodies
+	// of the largest size, or hundreds of Discord's, so an unauthenticated flood
+	// holds at most that much.
+	bodyBudget = 4 << 20
+	smallBody  = 64 << 10
+	// budgetWait is how long a request waits for its share of bodyBudget. Waiting
+	// eats into Discord's 3 seconds, so past it the request is refused (503), leaving
+	// the ones that got in the time to be answered.
+	budgetWait = time.Second
+	// bodyWithin bounds reading one body, so that a slow sender gives its share back:
+	// Discord sends a whole body at once.
+	bodyWithin = 2 * time.Second
 )
 
-// routes is the bot's HTTP surface on HTTP_ADDR.
+// routes is the bot's HTTP surface on HTTP_ADDR; /metrics is there unless METRICS_ADDR
+// gives it a listener of its own.
 func (b *Bot) routes() http.Handler {
 	mux := http.NewServeMux()
 	if b.publicKey != nil {
@@ -38,20 +58,42 @@ func (b *Bot) routes() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", b.serveReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{}))
+	if b.metricsAddr == "" {
+		mux.Handle("GET /metrics", b.metricsHandler())
+	}
 	return mux
 }
 
+// metricsRoutes is the HTTP surface on METRICS_ADDR: /metrics only.
+func (b *Bot) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", b.metricsHandler())
+	return mux
+}
+
+func (b *Bot) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(b.registry, promhttp.HandlerOpts{})
+}
+
 // serveInteraction is Discord's outgoing webhook: verify, refuse replays, answer
-// within the deadline, then do the deferred work.
+// within the deadline, then do the deferred work. Until the signature is checked the
+// request is anyone's, so it costs little: its headers are checked before its body is
+// read, a body over maxInteractionBody is refused, and the bodies read at once share
+// bodyBudget.
 func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInteractionBody))
-	if err != nil {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+	sigHex, ts := r.Header.Get("X-Signature-Ed25519"), r.Header.Get("X-Signature-Timestamp")
+	if _, ok := signatureForm(sigHex, ts, received); !ok {
+		b.metrics.refused.WithLabelValues("signature").Inc()
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
 	}
-	if !b.verify(r.Header.Get("X-Signature-Ed25519"), r.Header.Get("X-Signature-Timestamp"), body, received) {
+	body, status := b.readBody(w, r, received)
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	if !b.verify(sigHex, ts, body, received) {
 		b.metrics.refused.WithLabelValues("signature").Inc()
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
@@ -92,22 +134,77 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// verify checks Discord's Ed25519 signature over timestamp+body and the timestamp's age.
-func (b *Bot) verify(sigHex, ts string, body []byte, now time.Time) bool {
+// signatureForm checks the form of Discord's signature headers, which needs no body:
+// X-Signature-Ed25519 the hex of an Ed25519 signature, X-Signature-Timestamp unix
+// seconds within maxClockSkew of now. It returns the signature.
+func signatureForm(sigHex, ts string, now time.Time) ([]byte, bool) {
+	if len(sigHex) != 2*ed25519.SignatureSize || len(ts) == 0 || len(ts) > 12 {
+		return nil, false
+	}
 	sig, err := hex.DecodeString(sigHex)
-	if err != nil || len(sig) != ed25519.SignatureSize || ts == "" {
-		return false
+	if err != nil {
+		return nil, false
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return false
+	if err != nil || sec <= 0 {
+		return nil, false
 	}
 	if age := now.Sub(time.Unix(sec, 0)); age > maxClockSkew || age < -maxClockSkew {
+		return nil, false
+	}
+	return sig, true
+}
+
+// verify checks Discord's Ed25519 signature over timestamp+body and the timestamp's age.
+func (b *Bot) verify(sigHex, ts string, body []byte, now time.Time) bool {
+	sig, ok := signatureForm(sigHex, ts, now)
+	if !ok {
 		return false
 	}
 	msg := make([]byte, 0, len(ts)+len(body))
 	msg = append(append(msg, ts...), body...)
 	return ed25519.Verify(b.publicKey, msg, sig)
+}
+
+// readBody reads an interaction's body within its share of bodyBudget; the share is
+// given back once read, as the signature check that follows needs no more. It returns
+// the status to refuse the request with, if any: 413 for a body over
+// maxInteractionBody, 503 when no share was free within budgetWait, 408 for a body
+// that did not arrive within bodyWithin.
+func (b *Bot) readBody(w http.ResponseWriter, r *http.Request, received time.Time) ([]byte, int) {
+	if r.ContentLength > maxInteractionBody {
+		b.metrics.refused.WithLabelValues("too_large").Inc()
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	size := int64(maxInteractionBody)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength
+	}
+	pool, share := b.largeBodies, max(size, 1)
+	if r.ContentLength >= 0 && r.ContentLength <= smallBody {
+		pool = b.smallBodies
+	}
+	wait, cancel := context.WithDeadline(r.Context(), received.Add(budgetWait))
+	defer cancel()
+	if err := pool.Acquire(wait, share); err != nil {
+		b.metrics.refused.WithLabelValues("busy").Inc()
+		b.busyLog.Warn().Msg("interaction bodies are arriving faster than they can be read; refusing the excess (503)")
+		return nil, http.StatusServiceUnavailable
+	}
+	defer pool.Release(share)
+	_ = http.NewResponseController(w).SetReadDeadline(received.Add(bodyWithin))
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxInteractionBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		b.metrics.refused.WithLabelValues("too_large").Inc()
+		return nil, http.StatusRequestEntityTooLarge
+	case err != nil:
+		b.metrics.refused.WithLabelValues("slow").Inc()
+		return nil, http.StatusRequestTimeout
+	}
+	return buf.Bytes(), 0
 }
 
 func seenKey(id string) string { return "rb:{seen:" + id + "}" }

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
@@ -13,10 +15,11 @@ import (
 
 // Linker links Discord users to their Bungie.net accounts (package reporting's Links).
 type Linker interface {
-	// AuthorizeURL is Bungie's consent page for a sign-in state, while it is valid.
-	AuthorizeURL(ctx context.Context, state string) (string, error)
-	// Complete finishes a sign-in with Bungie's answer.
-	Complete(ctx context.Context, state, code, oauthError string) (string, error)
+	// AuthorizeURL is Bungie's consent page for a sign-in state, while it is valid,
+	// binding the state to the browser with that secret.
+	AuthorizeURL(ctx context.Context, state, browser string) (string, error)
+	// Complete finishes a sign-in with Bungie's answer, in the browser that opened it.
+	Complete(ctx context.Context, state, browser, code, oauthError string) (string, error)
 }
 
 // The pages a person sees in their browser while linking Bungie.net.
@@ -29,7 +32,14 @@ var (
 		"You declined on Bungie.net, so the bot has no access to your account. To have your Destiny 2 reports filed for you, run /link bungie again and approve."}
 	pageBungieDown = page{http.StatusBadGateway, "Bungie.net is not answering",
 		"Bungie.net could not finish the sign-in, so nothing was linked. Try /link bungie again in a few minutes."}
+	pageElsewhere       = newPage(http.StatusForbidden, commands.PageSignInElsewhere)
+	pageOpenedElsewhere = newPage(http.StatusConflict, commands.PageSignInOpenedElsewhere)
 )
+
+func newPage(status int, text func() (string, string)) page {
+	title, detail := text()
+	return page{status, title, detail}
+}
 
 type page struct {
 	status        int
@@ -62,39 +72,101 @@ p{margin:0}
 
 func (b *Bot) showPage(w http.ResponseWriter, p page, ref string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.WriteHeader(p.status)
 	_ = pageTemplate.Execute(w, struct{ Title, Detail, Ref string }{p.title, p.detail, ref})
 }
 
+// signInHeaders are sent with every sign-in page and redirect: nothing is cached,
+// sniffed, framed, or told where the browser came from (the URL carries the state).
+func signInHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// The sign-in cookie carries the browser's secret, which binds a sign-in's state to
+// the browser that opened its link (login CSRF, SPEC §1.2). Over https it has the
+// __Host- prefix, which no other host or plain-http page can set.
+const (
+	signInCookie       = "reportbot_signin"
+	secureSignInCookie = "__Host-reportbot_signin"
+	// signInCookieFor outlives a sign-in link (ten minutes), with room for a slow
+	// consent page.
+	signInCookieFor = 30 * time.Minute
+)
+
+// browserSecret is the secret in the request's sign-in cookie, if it has a well-formed
+// one.
+func (b *Bot) browserSecret(r *http.Request) string {
+	name := signInCookie
+	if b.secureCookies {
+		name = secureSignInCookie
+	}
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) != 43 {
+		return ""
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// setBrowserSecret gives the browser its sign-in cookie (HttpOnly, SameSite=Lax so
+// that it comes back on Bungie's redirect, Secure over https).
+func (b *Bot) setBrowserSecret(w http.ResponseWriter, secret string) {
+	c := &http.Cookie{Name: signInCookie, Value: secret, Path: "/oauth/bungie/", MaxAge: int(signInCookieFor.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if b.secureCookies {
+		c.Name, c.Path, c.Secure = secureSignInCookie, "/", true
+	}
+	http.SetCookie(w, c)
+}
+
 // serveLinkStart sends the browser on to Bungie's consent page, if the sign-in link is
-// still valid.
+// still valid, and binds the sign-in to this browser: a browser keeps one secret for
+// all its sign-ins.
 func (b *Bot) serveLinkStart(w http.ResponseWriter, r *http.Request) {
+	signInHeaders(w)
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	to, err := b.linker.AuthorizeURL(ctx, r.URL.Query().Get("state"))
+	secret := b.browserSecret(r)
+	if secret == "" {
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		secret = base64.RawURLEncoding.EncodeToString(raw[:])
+	}
+	to, err := b.linker.AuthorizeURL(ctx, r.URL.Query().Get("state"), secret)
 	switch {
 	case errors.Is(err, reporting.ErrStateExpired):
 		b.showPage(w, pageExpired, "")
+	case errors.Is(err, reporting.ErrOtherBrowser):
+		b.showPage(w, pageOpenedElsewhere, "")
 	case err != nil:
 		b.failPage(w, err, "starting a Bungie.net sign-in")
 	default:
+		b.setBrowserSecret(w, secret)
 		http.Redirect(w, r, to, http.StatusFound)
 	}
 }
 
 // serveLinkCallback is where Bungie sends the browser back after consent.
 func (b *Bot) serveLinkCallback(w http.ResponseWriter, r *http.Request) {
+	signInHeaders(w)
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	q := r.URL.Query()
-	_, err := b.linker.Complete(ctx, q.Get("state"), q.Get("code"), q.Get("error"))
+	_, err := b.linker.Complete(ctx, q.Get("state"), b.browserSecret(r), q.Get("code"), q.Get("error"))
 	switch {
 	case err == nil:
 		b.showPage(w, pageLinked, "")
 	case errors.Is(err, reporting.ErrStateExpired):
 		b.showPage(w, pageExpired, "")
+	case errors.Is(err, reporting.ErrOtherBrowser):
+		b.showPage(w, pageElsewhere, "")
 	case errors.Is(err, reporting.ErrConsentDenied):
 		b.showPage(w, pageDenied, "")
 	case errors.Is(err, reporting.ErrBungieDown):

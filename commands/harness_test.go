@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -151,6 +152,35 @@ type harness struct {
 	fallback string
 	global   config.Rate
 	rdb      redis.UniversalClient
+	// cdn is the fake Discord CDN evidence is served from (its host is the only one
+	// allowed); fetched records every URL the notifier requested, wherever it went.
+	cdn     *http.ServeMux
+	cdnURL  string
+	fetched *fetchLog
+}
+
+// fetchLog is a RoundTripper that records every request before making it.
+type fetchLog struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+func (f *fetchLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.urls = append(f.urls, r.URL.String())
+	f.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// cdnHosts is DISCORD_CDN_HOSTS in the tests: Discord's and the fake CDN.
+func (h *harness) cdnHosts() []string {
+	return append(slices.Clone(defaultCDNHosts), strings.TrimPrefix(h.cdnURL, "http://"))
+}
+
+func (f *fetchLog) all() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.urls)
 }
 
 // linkBungie links the Discord user to the Bungie.net account u, through the whole
@@ -164,7 +194,7 @@ func (h *harness) linkBungie(discordID string, u *bungietest.User) {
 	}
 	su, _ := url.Parse(start)
 	state := su.Query().Get("state")
-	to, err := h.svc.Links.AuthorizeURL(ctx, state)
+	to, err := h.svc.Links.AuthorizeURL(ctx, state, "the-test-browser")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -179,7 +209,7 @@ func (h *harness) linkBungie(discordID string, u *bungietest.User) {
 	if err != nil || back.Query().Get("state") != state {
 		h.t.Fatalf("consent redirected to %q", resp.Header.Get("Location"))
 	}
-	if _, err := h.svc.Links.Complete(ctx, state, back.Query().Get("code"), back.Query().Get("error")); err != nil {
+	if _, err := h.svc.Links.Complete(ctx, state, "the-test-browser", back.Query().Get("code"), back.Query().Get("error")); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -199,7 +229,10 @@ type harnessOptions struct {
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	rdb := redistest.New(t).UniversalClient(t)
-	h := &harness{t: t, discord: newRecorder(), rdb: rdb}
+	h := &harness{t: t, discord: newRecorder(), rdb: rdb, cdn: http.NewServeMux(), fetched: &fetchLog{}}
+	cdn := httptest.NewServer(h.cdn)
+	t.Cleanup(cdn.Close)
+	h.cdnURL = cdn.URL
 	if o.limit.Count == 0 {
 		o.limit = config.Rate{Count: 3, Per: 10 * time.Minute}
 	}
@@ -238,11 +271,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.svc = reporting.NewService(rdb, opts)
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, nil, log), reporting.PipelineOptions{
+	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, &http.Client{Transport: h.fetched}, h.cdnHosts(), log), reporting.PipelineOptions{
 		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
 		ClaimIdle: time.Second, AttemptTimeout: 3 * time.Second,
 	})
-	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log})
+	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log, CDNHosts: h.cdnHosts()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -473,4 +474,36 @@ func msgPaused(ref string) string {
 // a replica was not confirmed in time (REDIS_WAIT_REPLICAS).
 func msgStoredUnconfirmed(id string) string {
 	return fmt.Sprintf("📨 Your report is saved (reference `%s`) and will be sent as usual, but its backup copy couldn't be confirmed, so a database failure right now could lose it. If `/reports mine` doesn't show it in a few minutes, please report again.", id)
+}
+
+// Sign-in pages (package bot shows them in the browser). Each is a title and a detail.
+
+// PageSignInElsewhere is the page of a Bungie.net sign-in that came back in a browser
+// other than the one that opened its link: a consent page someone forwarded.
+func PageSignInElsewhere() (title, detail string) {
+	return "Nothing was linked",
+		"This sign-in was started in another browser, so the bot stopped it and linked nothing. If you ran /link bungie yourself, run it again and open its button in the browser you sign in with. If someone sent you this link, don't use it: it would have linked your Bungie.net account to their Discord account."
+}
+
+// PageSignInOpenedElsewhere is the page of a sign-in link opened in a second browser.
+func PageSignInOpenedElsewhere() (title, detail string) {
+	return "This link was opened in another browser",
+		"A sign-in link works in the first browser that opens it. Run /link bungie in Discord to get a new one, and open it in the browser you sign in with."
+}
+
+// msgEvidenceNotFetched is the mod-log line of evidence file n whose URL was refused:
+// its name and why, without a link to it.
+func msgEvidenceNotFetched(n int, e reporting.Evidence) string {
+	host := e.URL
+	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	why := "its link is not a plain web address"
+	switch e.Refused {
+	case reporting.EvidenceNotCDN:
+		why = "it is not on Discord's CDN (`" + strings.ReplaceAll(truncate(host, 60), "`", "'") + "`)"
+	case reporting.EvidenceNotHTTPS:
+		why = "its link is not https"
+	}
+	return fmt.Sprintf("%d. %s: not fetched, %s", n, escape(truncate(e.Filename, 40)), why)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -114,12 +113,9 @@ func TestModLogPostAndButtons(t *testing.T) {
 	}
 
 	// Evidence is downloaded from Discord's CDN and uploaded again with the post.
-	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "PNG bytes")
-	}))
-	defer cdn.Close()
+	h.cdn.HandleFunc("/aimbot.png", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "PNG bytes") })
 	att := map[string]any{"500000000000000001": map[string]any{"id": "500000000000000001", "filename": "aimbot.png",
-		"content_type": "image/png", "size": 9, "url": cdn.URL + "/aimbot.png", "proxy_url": cdn.URL + "/aimbot.png"}}
+		"content_type": "image/png", "size": 9, "url": h.cdnURL + "/aimbot.png", "proxy_url": h.cdnURL + "/aimbot.png"}}
 	i, resp := h.fileReport(w, alice, w.bobPlayer, att, []string{"500000000000000001"})
 	h.outcome(i, resp, "✅")
 	post := h.modPost()

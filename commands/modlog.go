@@ -59,6 +59,10 @@ func modLogView(r *reporting.Report, st reporting.Settings, now time.Time) (*dis
 	if len(r.Evidence) > 0 {
 		var links []string
 		for i, e := range r.Evidence {
+			if e.Refused != "" {
+				links = append(links, msgEvidenceNotFetched(i+1, e))
+				continue
+			}
 			links = append(links, fmt.Sprintf("[%d. %s](%s)", i+1, escape(truncate(e.Filename, 40)), e.URL))
 		}
 		fields = append(fields, &discordgo.MessageEmbedField{Name: "Evidence (attached below)", Value: truncate(strings.Join(links, "\n"), 1024)})

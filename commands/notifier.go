@@ -20,17 +20,22 @@ import (
 type Notifier struct {
 	discord Discord
 	hc      *http.Client
+	cdn     cdnPolicy
 	log     zerolog.Logger
 	now     func() time.Time
+	// fetchWithin bounds the download of one evidence file.
+	fetchWithin time.Duration
 }
 
 // NewNotifier returns a Notifier sending through d. hc downloads evidence to re-upload
-// it (nil: a client with a 30-second timeout).
-func NewNotifier(d Discord, hc *http.Client, log zerolog.Logger) *Notifier {
+// it (nil: http.DefaultClient's transport), only from cdnHosts (DISCORD_CDN_HOSTS;
+// nil: Discord's), following no redirect off them.
+func NewNotifier(d Discord, hc *http.Client, cdnHosts []string, log zerolog.Logger) *Notifier {
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = &http.Client{}
 	}
-	return &Notifier{discord: d, hc: hc, log: log, now: time.Now}
+	cdn := newCDNPolicy(cdnHosts)
+	return &Notifier{discord: d, hc: cdn.client(hc), cdn: cdn, log: log, now: time.Now, fetchWithin: 20 * time.Second}
 }
 
 // statusOf is the HTTP status of a Discord error answer, 0 for anything else.
@@ -135,11 +140,15 @@ const (
 )
 
 // evidenceFiles downloads r's evidence for re-upload. A file that cannot be fetched
-// or is too large stays a link in the embed.
+// or is too large stays a link in the embed; a refused one is not requested.
 func (n *Notifier) evidenceFiles(ctx context.Context, r *reporting.Report, log zerolog.Logger) []*discordgo.File {
 	var files []*discordgo.File
 	total := 0
 	for i, e := range r.Evidence {
+		if e.Refused != "" {
+			log.Warn().Int("file", i+1).Str("refused", e.Refused).Msg("evidence not on Discord's CDN; not fetched")
+			continue
+		}
 		data, err := n.download(ctx, e.URL)
 		if err != nil || total+len(data) > maxEvidenceTotal {
 			log.Info().Err(err).Int("file", i+1).Msg("evidence kept as a link only")
@@ -151,7 +160,15 @@ func (n *Notifier) evidenceFiles(ctx context.Context, r *reporting.Report, log z
 	return files
 }
 
+// download fetches one evidence file from the CDN, within fetchWithin and
+// maxEvidenceFile. The URL is checked again here: a record stored before the check
+// existed must not be fetched either.
 func (n *Notifier) download(ctx context.Context, url string) ([]byte, error) {
+	if why := n.cdn.refusal(url); why != "" {
+		return nil, fmt.Errorf("downloading evidence: refused (%s)", why)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.fetchWithin)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -163,6 +180,9 @@ func (n *Notifier) download(ctx context.Context, url string) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("downloading evidence: HTTP %d", resp.StatusCode)
+	}
+	if resp.ContentLength > maxEvidenceFile {
+		return nil, fmt.Errorf("evidence of %d bytes, over %d", resp.ContentLength, maxEvidenceFile)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxEvidenceFile+1))
 	if err != nil {

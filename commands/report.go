@@ -241,7 +241,7 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		ie, _ := inputError(err)
 		return reply(msgBadInput(ie))
 	}
-	if d.Evidence, err = evidence(form.files[inputEvidence], data.Resolved.Attachments); err != nil {
+	if d.Evidence, err = evidence(form.files[inputEvidence], data.Resolved.Attachments, c.cdn); err != nil {
 		ie, _ := inputError(err)
 		return reply(msgBadInput(ie))
 	}
@@ -389,7 +389,9 @@ func description(s string) (string, error) {
 	return s, nil
 }
 
-func evidence(ids []string, resolved map[string]*discordgo.MessageAttachment) ([]reporting.Evidence, error) {
+// evidence is the files of the form. A file whose URL is not on Discord's CDN is kept
+// with why it is refused, and is never fetched.
+func evidence(ids []string, resolved map[string]*discordgo.MessageAttachment, cdn cdnPolicy) ([]reporting.Evidence, error) {
 	if len(ids) > reporting.MaxEvidence {
 		return nil, &reporting.InputError{Field: inputEvidence, Problem: fmt.Sprintf("at most %d files", reporting.MaxEvidence)}
 	}
@@ -399,7 +401,8 @@ func evidence(ids []string, resolved map[string]*discordgo.MessageAttachment) ([
 		if a == nil || a.URL == "" {
 			return nil, &reporting.InputError{Field: inputEvidence, Problem: "Discord did not send one of them; attach them again"}
 		}
-		out = append(out, reporting.Evidence{Filename: a.Filename, URL: a.URL, ContentType: a.ContentType, Size: a.Size})
+		out = append(out, reporting.Evidence{Filename: a.Filename, URL: a.URL, ContentType: a.ContentType, Size: a.Size,
+			Refused: cdn.refusal(a.URL)})
 	}
 	return out, nil
 }

@@ -61,6 +61,7 @@ type Router struct {
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *prometheus.CounterVec
+	cdn     cdnPolicy
 }
 
 // Options configure a Router.
@@ -74,6 +75,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// CDNHosts are the hosts evidence may come from (DISCORD_CDN_HOSTS); nil means
+	// Discord's.
+	CDNHosts []string
 }
 
 // NewRouter returns a router filing reports through svc.
@@ -91,7 +95,7 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 		Help: "Interactions handled, by type and name (command, or custom_id kind).",
 	}, []string{"type", "name"})
 	reg.MustRegister(m)
-	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m, cdn: newCDNPolicy(o.CDNHosts)}
 }
 
 // call is one interaction being handled: the interaction, its logger, and the
@@ -137,7 +141,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		return Response{Reply: &discordgo.InteractionResponse{Type: discordgo.InteractionResponsePong}}
 	case discordgo.InteractionApplicationCommand:
 		data := i.ApplicationCommandData()
-		r.metrics.WithLabelValues("command", data.Name).Inc()
+		r.metrics.WithLabelValues("command", commandLabel(data.Name)).Inc()
 		if i.GuildID == "" || i.Member == nil {
 			return reply(msgGuildOnly)
 		}
@@ -155,7 +159,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		}
 	case discordgo.InteractionApplicationCommandAutocomplete:
 		data := i.ApplicationCommandData()
-		r.metrics.WithLabelValues("autocomplete", data.Name).Inc()
+		r.metrics.WithLabelValues("autocomplete", commandLabel(data.Name)).Inc()
 		if i.GuildID != "" && data.Name == cmdConfig {
 			return c.configAutocomplete(ctx, data)
 		}
@@ -163,7 +167,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 	case discordgo.InteractionModalSubmit:
 		data := i.ModalSubmitData()
 		id, err := ParseCustomID(data.CustomID)
-		r.metrics.WithLabelValues("modal", id.Kind).Inc()
+		r.metrics.WithLabelValues("modal", kindLabel(id, err)).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown modal")
 			return reply(msgUnknownInteraction())
@@ -174,7 +178,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 	case discordgo.InteractionMessageComponent:
 		data := i.MessageComponentData()
 		id, err := ParseCustomID(data.CustomID)
-		r.metrics.WithLabelValues("component", id.Kind).Inc()
+		r.metrics.WithLabelValues("component", kindLabel(id, err)).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown component")
 			return reply(msgUnknownInteraction())
@@ -189,9 +193,33 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		case kindList:
 			return c.listButton(ctx, id)
 		}
+	default:
+		r.metrics.WithLabelValues(unknownLabel, unknownLabel).Inc()
 	}
 	c.log.Warn().Int("type", int(i.Type)).Msg("unhandled interaction")
 	return reply(msgUnknownInteraction())
+}
+
+// unknownLabel is the metric label of every name or kind the bot does not know: label
+// values come from a closed set, so no payload can add series.
+const unknownLabel = "unknown"
+
+// commandLabel is name as a metric label: one of the bot's commands, or unknown.
+func commandLabel(name string) string {
+	switch name {
+	case cmdReport, cmdReportUser, cmdReports, cmdConfig, cmdLink, cmdUnlink:
+		return name
+	}
+	return unknownLabel
+}
+
+// kindLabel is a parsed custom_id's kind as a metric label: ParseCustomID only accepts
+// the bot's own kinds, and anything it refused is unknown.
+func kindLabel(id CustomID, err error) string {
+	if err != nil {
+		return unknownLabel
+	}
+	return id.Kind
 }
 
 func invoker(i *discordgo.Interaction) *discordgo.User {

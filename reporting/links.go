@@ -5,7 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +36,10 @@ var (
 	ErrConsentDenied = errors.New("the user declined")
 	// ErrBungieDown: Bungie could not finish the sign-in.
 	ErrBungieDown = errors.New("Bungie.net could not finish the sign-in")
+	// ErrOtherBrowser: the sign-in belongs to another browser than the one that
+	// came with it: a consent link forwarded to someone else (login CSRF), or a
+	// start link opened in a second browser.
+	ErrOtherBrowser = errors.New("the sign-in was started in another browser")
 )
 
 // stateTTL is how long a /link bungie sign-in link lasts.
@@ -50,6 +57,7 @@ type Links struct {
 	startURL string
 	log      zerolog.Logger
 	clear    *redis.Script
+	bind     *redis.Script
 	lockTTL  time.Duration // how long a refresh holds the user's refresh lock at most
 }
 
@@ -65,7 +73,7 @@ func NewLinks(rdb redis.UniversalClient, key []byte, oauth *oauth2.Config, api B
 		return nil, fmt.Errorf("TOKEN_KEY: %w", err)
 	}
 	return &Links{rdb: rdb, aead: aead, oauth: oauth, bungie: api, startURL: publicURL + "/oauth/bungie/start", log: log,
-		clear: redis.NewScript(unlockLua), lockTTL: 20 * time.Second}, nil
+		clear: redis.NewScript(unlockLua), bind: redis.NewScript(bindLua), lockTTL: 20 * time.Second}, nil
 }
 
 // link is what is kept of a linked account.
@@ -81,6 +89,7 @@ type link struct {
 
 func linkKey(discordID string) string     { return userKey(discordID, "bungie") }
 func stateKey(state string) string        { return keyPrefix + "{oauth:" + state + "}" }
+func browserKey(state string) string      { return keyPrefix + "{oauth:" + state + "}:browser" }
 func refreshLock(discordID string) string { return userKey(discordID, "bungie-refresh") }
 
 // Start makes a single-use sign-in link for discordID, valid ten minutes: a page of
@@ -96,28 +105,69 @@ func (l *Links) Start(ctx context.Context, discordID string) (string, error) {
 }
 
 // AuthorizeURL is Bungie's consent page for a sign-in link's state, while the state
-// is valid.
-func (l *Links) AuthorizeURL(ctx context.Context, state string) (string, error) {
-	n, err := l.rdb.Exists(ctx, stateKey(state)).Result()
-	if err != nil {
-		return "", fmt.Errorf("checking a Bungie sign-in: %w", err)
+// is valid. browser is the secret of the browser that opened the link (the bot's
+// sign-in cookie): the first browser to open it is the only one its sign-in can
+// finish in, so a consent page forwarded to someone else links nothing. Another
+// browser gets ErrOtherBrowser.
+func (l *Links) AuthorizeURL(ctx context.Context, state, browser string) (string, error) {
+	if browser == "" {
+		return "", fmt.Errorf("%w: no browser secret", ErrOtherBrowser)
 	}
-	if n == 0 {
-		return "", ErrStateExpired
-	}
-	return l.oauth.AuthCodeURL(state), nil
-}
-
-// Complete finishes a sign-in on Bungie's answer: the state (used once), and the code,
-// or the error Bungie sent back. It stores the account's tokens and memberships and
-// returns the Discord user it belongs to.
-func (l *Links) Complete(ctx context.Context, state, code, oauthError string) (string, error) {
-	discordID, err := l.rdb.GetDel(ctx, stateKey(state)).Result()
+	sum := browserSum(browser)
+	held, err := l.bind.Run(ctx, l.rdb, []string{stateKey(state), browserKey(state)}, sum).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrStateExpired
 	}
 	if err != nil {
+		return "", fmt.Errorf("checking a Bungie sign-in: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(held), []byte(sum)) != 1 {
+		return "", ErrOtherBrowser
+	}
+	return l.oauth.AuthCodeURL(state), nil
+}
+
+// bindLua binds a sign-in state (KEYS[1]) to the first browser that opens it: it
+// stores the browser's sum (ARGV[1]) in KEYS[2], expiring with the state, unless one
+// is there, and returns the sum held; nil when the state has expired. Nothing is
+// written for a state that does not exist.
+const bindLua = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then ttl = 600000 end
+redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ttl)
+return redis.call('GET', KEYS[2])
+`
+
+// browserSum is what is kept of a browser's secret: its SHA-256, so that the store
+// does not hold the cookie itself.
+func browserSum(browser string) string {
+	h := sha256.Sum256([]byte(browser))
+	return hex.EncodeToString(h[:])
+}
+
+// Complete finishes a sign-in on Bungie's answer: the state (used once, whatever the
+// outcome), the secret of the browser that came back with it, and the code, or the
+// error Bungie sent back. A browser other than the one that opened the sign-in link
+// gets ErrOtherBrowser, and nothing is linked. It stores the account's tokens and
+// memberships and returns the Discord user it belongs to.
+func (l *Links) Complete(ctx context.Context, state, browser, code, oauthError string) (string, error) {
+	var owner, held *redis.StringCmd
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		owner = p.GetDel(ctx, stateKey(state))
+		held = p.GetDel(ctx, browserKey(state))
+		return nil
+	})
+	discordID, herr := owner.Val(), held.Err()
+	switch {
+	case err != nil && !errors.Is(err, redis.Nil):
 		return "", fmt.Errorf("finishing a Bungie sign-in: %w", err)
+	case errors.Is(owner.Err(), redis.Nil):
+		return "", ErrStateExpired
+	case errors.Is(herr, redis.Nil) || browser == "" ||
+		subtle.ConstantTimeCompare([]byte(held.Val()), []byte(browserSum(browser))) != 1:
+		l.log.Warn().Str("user_id", discordID).Msg("a Bungie.net sign-in came back in another browser than the one that started it; nothing linked")
+		return "", ErrOtherBrowser
 	}
 	if oauthError != "" {
 		return discordID, fmt.Errorf("%w: %s", ErrConsentDenied, oauthError)

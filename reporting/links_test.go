@@ -31,12 +31,15 @@ func newLinks(t *testing.T) (*Links, *bungietest.Server) {
 	return l, bg
 }
 
+// testBrowser is the sign-in cookie of the browser the tests sign in with.
+const testBrowser = "browser-secret-of-the-test"
+
 // consent runs Bungie's consent page for a sign-in link and returns its answer.
 func consent(t *testing.T, l *Links, start string) (state string, answer url.Values) {
 	t.Helper()
 	su, _ := url.Parse(start)
 	state = su.Query().Get("state")
-	to, err := l.AuthorizeURL(context.Background(), state)
+	to, err := l.AuthorizeURL(context.Background(), state, testBrowser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,31 +64,31 @@ func TestLinksSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	state, answer := consent(t, l, start)
-	if id, err := l.Complete(ctx, state, answer.Get("code"), ""); err != nil || id != "100" {
+	if id, err := l.Complete(ctx, state, testBrowser, answer.Get("code"), ""); err != nil || id != "100" {
 		t.Fatalf("complete: %q, %v", id, err)
 	}
 	ms, err := l.Memberships(ctx, "100")
 	if err != nil || len(ms) != 1 || ms[0].ID != u.Memberships[0].ID {
 		t.Fatalf("memberships %+v, %v", ms, err)
 	}
-	if _, err := l.Complete(ctx, state, answer.Get("code"), ""); !errors.Is(err, ErrStateExpired) {
+	if _, err := l.Complete(ctx, state, testBrowser, answer.Get("code"), ""); !errors.Is(err, ErrStateExpired) {
 		t.Fatalf("second use of the state: %v", err)
 	}
-	if _, err := l.AuthorizeURL(ctx, "made-up"); !errors.Is(err, ErrStateExpired) {
+	if _, err := l.AuthorizeURL(ctx, "made-up", testBrowser); !errors.Is(err, ErrStateExpired) {
 		t.Fatalf("unknown state: %v", err)
 	}
 
 	bg.SetConsent(bungietest.ConsentDeny)
 	start, _ = l.Start(ctx, "200")
 	state, answer = consent(t, l, start)
-	if _, err := l.Complete(ctx, state, answer.Get("code"), answer.Get("error")); !errors.Is(err, ErrConsentDenied) {
+	if _, err := l.Complete(ctx, state, testBrowser, answer.Get("code"), answer.Get("error")); !errors.Is(err, ErrConsentDenied) {
 		t.Fatalf("denied: %v", err)
 	}
 	bg.SetConsent(bungietest.ConsentApprove)
 	bg.FailNext(bungietest.OpToken, 1, bungietest.Failure{HTTPStatus: 503})
 	start, _ = l.Start(ctx, "300")
 	state, answer = consent(t, l, start)
-	if _, err := l.Complete(ctx, state, answer.Get("code"), ""); !errors.Is(err, ErrBungieDown) {
+	if _, err := l.Complete(ctx, state, testBrowser, answer.Get("code"), ""); !errors.Is(err, ErrBungieDown) {
 		t.Fatalf("Bungie down: %v", err)
 	}
 	if _, err := l.Memberships(ctx, "300"); !errors.Is(err, ErrNotLinked) {
@@ -93,12 +96,57 @@ func TestLinksSignIn(t *testing.T) {
 	}
 }
 
+// TestLinksBoundToTheBrowser: a sign-in finishes only in the browser that opened its
+// link. Any other browser (none, a wrong secret, one that opened the link second)
+// links nothing, and the state is spent.
+func TestLinksBoundToTheBrowser(t *testing.T) {
+	ctx := context.Background()
+	l, bg := newLinks(t)
+	bg.SetAuthorizingUser(bg.AddUser("Victim", "Hunter"))
+	for _, tt := range []struct{ name, browser string }{{"no cookie", ""}, {"another browser", "attacker-secret"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			start, _ := l.Start(ctx, "666")
+			state, answer := consent(t, l, start)
+			if _, err := l.Complete(ctx, state, tt.browser, answer.Get("code"), ""); !errors.Is(err, ErrOtherBrowser) {
+				t.Fatalf("got %v, want ErrOtherBrowser", err)
+			}
+			if _, err := l.Memberships(ctx, "666"); !errors.Is(err, ErrNotLinked) {
+				t.Fatalf("linked from another browser: %v", err)
+			}
+			if _, err := l.Complete(ctx, state, testBrowser, answer.Get("code"), ""); !errors.Is(err, ErrStateExpired) {
+				t.Fatalf("the state after a refusal: %v, want it spent", err)
+			}
+		})
+	}
+	t.Run("opened in a second browser", func(t *testing.T) {
+		start, _ := l.Start(ctx, "667")
+		state, _ := consent(t, l, start)
+		if _, err := l.AuthorizeURL(ctx, state, testBrowser); err != nil {
+			t.Fatalf("the same browser again: %v", err)
+		}
+		if _, err := l.AuthorizeURL(ctx, state, "second-browser"); !errors.Is(err, ErrOtherBrowser) {
+			t.Fatalf("a second browser: %v, want ErrOtherBrowser", err)
+		}
+		if _, err := l.AuthorizeURL(ctx, state, ""); !errors.Is(err, ErrOtherBrowser) {
+			t.Fatalf("no browser: %v, want ErrOtherBrowser", err)
+		}
+	})
+	t.Run("an unknown state writes nothing", func(t *testing.T) {
+		if _, err := l.AuthorizeURL(ctx, "made-up", testBrowser); !errors.Is(err, ErrStateExpired) {
+			t.Fatal(err)
+		}
+		if n, _ := l.rdb.Exists(ctx, browserKey("made-up")).Result(); n != 0 {
+			t.Fatal("an unknown state was bound")
+		}
+	})
+}
+
 func linkUser(t *testing.T, l *Links, bg *bungietest.Server, discordID string) {
 	t.Helper()
 	bg.SetAuthorizingUser(bg.AddUser("Player"+discordID, "Hunter"))
 	start, _ := l.Start(context.Background(), discordID)
 	state, answer := consent(t, l, start)
-	if _, err := l.Complete(context.Background(), state, answer.Get("code"), ""); err != nil {
+	if _, err := l.Complete(context.Background(), state, testBrowser, answer.Get("code"), ""); err != nil {
 		t.Fatal(err)
 	}
 }

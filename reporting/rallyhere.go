@@ -222,8 +222,14 @@ func RallyHereRequest(r *Report) rallyhere.ReportRequest {
 	if r.Target.Kind == TargetMember {
 		custom["discord_target_id"] = r.Target.Value
 	}
-	for i, e := range r.Evidence {
-		custom["evidence_"+strconv.Itoa(i+1)] = e.URL
+	// Only files on Discord's CDN go upstream: a refused URL is whatever the sender
+	// wrote, and the publisher's moderators or tools would open it.
+	n := 0
+	for _, e := range r.Evidence {
+		if e.Refused == "" {
+			n++
+			custom["evidence_"+strconv.Itoa(n)] = e.URL
+		}
 	}
 	for k, v := range custom {
 		if v == "" {

@@ -135,7 +135,21 @@ type Evidence struct {
 	URL         string `json:"url"`
 	ContentType string `json:"content_type,omitempty"`
 	Size        int    `json:"size,omitempty"`
+	// Refused, when set, is why the file is not fetched (one of the Evidence*
+	// reasons): its URL is not a file on Discord's CDN. It is kept for the
+	// moderators, never downloaded, and not passed upstream.
+	Refused string `json:"refused,omitempty"`
 }
+
+// Why an evidence URL is refused (Evidence.Refused).
+const (
+	// EvidenceNotCDN: the URL's host is not one of DISCORD_CDN_HOSTS.
+	EvidenceNotCDN = "not_cdn"
+	// EvidenceNotHTTPS: the URL is on a CDN host but not https.
+	EvidenceNotHTTPS = "not_https"
+	// EvidenceBadURL: the URL does not parse, or carries credentials.
+	EvidenceBadURL = "bad_url"
+)
 
 // MaxEvidence is how many files a report may carry.
 const MaxEvidence = 5

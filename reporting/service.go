@@ -155,13 +155,7 @@ func (s *Service) SettingsAndLimit(ctx context.Context, guildID, reporterID stri
 	}); err != nil {
 		return Settings{}, Decision{}, fmt.Errorf("reading the settings and limit of %s in %s: %w", reporterID, guildID, err)
 	}
-	var st Settings
-	var err error
-	if _, seeded := h.Val()[fieldReasons]; seeded {
-		st, err = s.Settings.decode(guildID, h.Val())
-	} else {
-		st, err = s.Settings.Get(ctx, guildID) // first use: seeds the defaults
-	}
+	st, err := s.Settings.decode(guildID, h.Val())
 	if err != nil {
 		return Settings{}, Decision{}, err
 	}

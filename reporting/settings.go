@@ -69,7 +69,9 @@ const (
 	fieldOff       = "off:" // + game
 )
 
-// Get returns the settings of guildID, seeding the default reasons on first use.
+// Get returns the settings of guildID; a server whose reasons no admin changed has
+// the default ones. Reading stores nothing: it is on the path of every answer,
+// including those to bad input, which must change nothing.
 func (s *SettingsStore) Get(ctx context.Context, guildID string) (Settings, error) {
 	return s.get(ctx, s.rdb, guildID)
 }
@@ -77,23 +79,18 @@ func (s *SettingsStore) Get(ctx context.Context, guildID string) (Settings, erro
 // get is Get on the connection c (a transaction's, inside WATCH: on Redis Cluster
 // the watched connection is held, and another from the node's pool may not come).
 func (s *SettingsStore) get(ctx context.Context, c redis.Cmdable, guildID string) (Settings, error) {
-	key := guildKey(guildID, "settings")
-	h, err := c.HGetAll(ctx, key).Result()
+	h, err := c.HGetAll(ctx, guildKey(guildID, "settings")).Result()
 	if err != nil {
 		return Settings{}, fmt.Errorf("reading the settings of %s: %w", guildID, err)
 	}
-	if _, ok := h[fieldReasons]; !ok {
-		seed, _ := json.Marshal(DefaultReasons())
-		// HSETNX keeps a list another instance seeded in the meantime.
-		if err := c.HSetNX(ctx, key, fieldReasons, seed).Err(); err != nil {
-			return Settings{}, fmt.Errorf("seeding the reasons of %s: %w", guildID, err)
-		}
-		if h[fieldReasons], err = c.HGet(ctx, key, fieldReasons).Result(); err != nil {
-			return Settings{}, fmt.Errorf("reading the reasons of %s: %w", guildID, err)
-		}
-	}
 	return s.decode(guildID, h)
 }
+
+// defaultReasonsJSON is the stored form of the default reasons.
+var defaultReasonsJSON = func() string {
+	b, _ := json.Marshal(DefaultReasons())
+	return string(b)
+}()
 
 func (s *SettingsStore) decode(guildID string, h map[string]string) (Settings, error) {
 	st := Settings{GuildID: guildID, Limit: s.defaultLimit,
@@ -106,7 +103,10 @@ func (s *SettingsStore) decode(guildID string, h map[string]string) (Settings, e
 			st.Off[g] = true
 		}
 	}
-	raw := h[fieldReasons]
+	raw, ok := h[fieldReasons]
+	if !ok {
+		raw = defaultReasonsJSON
+	}
 	s.mu.Lock()
 	d, ok := s.decoded[guildID]
 	s.mu.Unlock()

@@ -146,3 +146,23 @@ func TestNewReason(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsReadsWriteNothing: a server nobody configured reads as the defaults
+// without anything being stored: reading is on the path of every answer, including
+// those to bad input, which must change nothing (found by FuzzFrontDoor).
+func TestSettingsReadsWriteNothing(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	s := NewSettingsStore(rdb, config.Rate{Count: 3, Per: 10 * time.Minute}, config.Rate{Count: 10, Per: 10 * time.Minute})
+	svc := NewService(rdb, Options{DefaultLimit: config.Rate{Count: 3, Per: 10 * time.Minute}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute},
+		GlobalLimit: config.Rate{Count: 20, Per: 24 * time.Hour}})
+	if st, err := s.Get(ctx, "g1"); err != nil || len(st.Reasons) != len(DefaultReasons()) {
+		t.Fatalf("%+v, %v", st, err)
+	}
+	if st, _, err := svc.SettingsAndLimit(ctx, "g2", "u1"); err != nil || len(st.Reasons) != len(DefaultReasons()) {
+		t.Fatalf("%+v, %v", st, err)
+	}
+	if keys, _ := rdb.Keys(ctx, "*").Result(); len(keys) != 0 {
+		t.Fatalf("reading settings stored %v", keys)
+	}
+}

@@ -89,6 +89,9 @@ type Server struct {
 	AppID string
 	// BotToken is the token the bot must present, without the "Bot " prefix.
 	BotToken string
+	// CDNHost is the host (127.0.0.1:N) of the fake's CDN links: the bot's
+	// DISCORD_CDN_HOSTS in tests.
+	CDNHost string
 
 	tb        testing.TB
 	heartbeat time.Duration
@@ -208,6 +211,7 @@ func New(tb testing.TB, opts Options) *Server {
 	// without a race.
 	s.http = httptest.NewUnstartedServer(s.routes())
 	s.base = "http://" + s.http.Listener.Addr().String()
+	s.CDNHost = s.http.Listener.Addr().String()
 	s.URL = s.base + apiPrefix
 	s.GatewayURL = "ws://" + s.http.Listener.Addr().String() + "/gateway"
 	s.http.Start()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,12 +20,16 @@ import (
 )
 
 // Metrics count and time the requests to every upstream, by upstream, operation,
-// method and status code. Make one per registry; Client makes a client of it per
-// upstream.
+// method and status. Make one per registry; Client makes a client of it per upstream.
+// Every label value is from a closed set: the operation is the client's, and the
+// status is the upstream's to choose (a proxy, an outage page), so it is a label of
+// its own only when the bot knows it, and its class ("4xx") or "other" when not.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	failed   *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	// transport is the connection pool the clients share.
+	transport *http.Transport
+	requests  *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
 }
 
 // NewMetrics registers the upstream metrics in reg (nil: a throwaway registry).
@@ -33,10 +38,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg = prometheus.NewRegistry()
 	}
 	m := &Metrics{
+		transport: Transport(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reportbot_upstream_requests_total",
-			Help: "Requests to an upstream API that got an answer, by upstream, operation, method and HTTP status code.",
-		}, []string{"upstream", "op", "method", "code"}),
+			Help: "Requests to an upstream API that got an answer, by upstream, operation, method and HTTP status.",
+		}, []string{"upstream", "op", "method", "status"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reportbot_upstream_request_errors_total",
 			Help: "Requests to an upstream API that got no answer (timeouts, connection errors), by upstream and operation.",
@@ -45,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name:    "reportbot_upstream_request_seconds",
 			Help:    "Latency of requests to an upstream API that got an answer.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
-		}, []string{"upstream", "op", "method", "code"}),
+		}, []string{"upstream", "op", "method", "status"}),
 	}
 	reg.MustRegister(m.requests, m.failed, m.latency)
 	return m
@@ -55,18 +61,53 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // given timeout per request, and every request counted and timed.
 func (m *Metrics) Client(name string, timeout time.Duration) *http.Client {
 	labels := prometheus.Labels{"upstream": name}
-	opOf := promhttp.WithLabelFromCtx("op", OpOf)
+	opts := []promhttp.Option{promhttp.WithLabelFromCtx("op", OpOf), promhttp.WithLabelFromCtx("status", statusOf)}
 	failed := m.failed.MustCurryWith(labels)
-	var rt http.RoundTripper = Transport()
-	rt = promhttp.InstrumentRoundTripperDuration(m.latency.MustCurryWith(labels), rt, opOf)
-	rt = promhttp.InstrumentRoundTripperCounter(m.requests.MustCurryWith(labels), rt, opOf)
+	// The status label is read from the request's context once the answer is in:
+	// the innermost round-tripper writes it there.
+	var rt http.RoundTripper = promhttp.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := m.transport.RoundTrip(r)
+		if s, ok := r.Context().Value(statusKey{}).(*string); ok && err == nil {
+			*s = StatusLabel(resp.StatusCode)
+		}
+		return resp, err
+	})
+	rt = promhttp.InstrumentRoundTripperDuration(m.latency.MustCurryWith(labels), rt, opts...)
+	rt = promhttp.InstrumentRoundTripperCounter(m.requests.MustCurryWith(labels), rt, opts...)
 	return &http.Client{Timeout: timeout, Transport: promhttp.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
-		resp, err := rt.RoundTrip(r)
+		status := "other"
+		resp, err := rt.RoundTrip(r.WithContext(context.WithValue(r.Context(), statusKey{}, &status)))
 		if err != nil {
 			failed.WithLabelValues(OpOf(r.Context())).Inc()
 		}
 		return resp, err
 	})}
+}
+
+type statusKey struct{}
+
+func statusOf(ctx context.Context) string {
+	if s, ok := ctx.Value(statusKey{}).(*string); ok {
+		return *s
+	}
+	return "other"
+}
+
+// knownStatuses are the HTTP statuses the upstream clients tell apart; each is a label
+// value of its own.
+var knownStatuses = []int{200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 409, 410, 413, 415, 422, 425, 429,
+	500, 501, 502, 503, 504}
+
+// StatusLabel is an upstream's HTTP status as a metric label: the status when the bot
+// knows it, else its class ("4xx"), else "other".
+func StatusLabel(status int) string {
+	if slices.Contains(knownStatuses, status) {
+		return strconv.Itoa(status)
+	}
+	if status >= 100 && status <= 599 {
+		return strconv.Itoa(status/100) + "xx"
+	}
+	return "other"
 }
 
 // Transport keeps enough idle connections for the bot's concurrency: Go's default
