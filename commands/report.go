@@ -86,7 +86,7 @@ func (c *call) beforeForm(ctx context.Context, g reporting.Game) ([]reporting.Re
 	if !st.GameOn(g) {
 		return nil, limit, msgGameOffHere(g)
 	}
-	reasons := reporting.ReasonsFor(st.Reasons, g)
+	reasons := c.svc.ReasonsFor(st.Reasons, g)
 	if len(reasons) == 0 {
 		return nil, limit, msgNoReasons(g)
 	}
@@ -227,7 +227,7 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		c.log.Warn().Err(err).Msg("forged report form")
 		return reply(msgUnknownInteraction())
 	}
-	reason, ok := reporting.FindReason(st.Reasons, form.one(inputReason), game)
+	reason, ok := c.svc.FindReason(st.Reasons, form.one(inputReason), game)
 	if !ok {
 		c.log.Warn().Str("reason", form.one(inputReason)).Msg("reason not in the server's list")
 		return reply(msgForgedReason)

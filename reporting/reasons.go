@@ -46,17 +46,6 @@ func ParseDestinyKey(s string) (category, reason uint32, ok bool) {
 	return uint32(ch), uint32(rh), true
 }
 
-// For reports whether the reason is offered for game.
-func (r Reason) For(g Game) bool {
-	switch g {
-	case RallyHere:
-		return r.RallyHere != ""
-	case Destiny2:
-		return r.Destiny != nil
-	}
-	return false
-}
-
 // MaxReasons is how many reasons a server may have (a select offers at most 25).
 const MaxReasons = 25
 
@@ -144,21 +133,26 @@ func NewReason(label, rallyHere string, destiny *DestinyReason) (Reason, error) 
 	return Reason{Key: ReasonKey(label), Label: label, RallyHere: rallyHere, Destiny: destiny}, nil
 }
 
-// ReasonsFor returns the reasons of list offered for game, in list order.
-func ReasonsFor(list []Reason, g Game) []Reason {
+// ReasonsFor returns the reasons of list offered for game g, in list order: those
+// its publisher takes.
+func (s *Service) ReasonsFor(list []Reason, g Game) []Reason {
+	p, ok := s.publishers[g]
+	if !ok {
+		return nil
+	}
 	var out []Reason
 	for _, r := range list {
-		if r.For(g) {
+		if p.Offers(r) {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// FindReason returns the reason of list with key, if it is offered for game.
-func FindReason(list []Reason, key string, g Game) (Reason, bool) {
-	for _, r := range list {
-		if r.Key == key && r.For(g) {
+// FindReason returns the reason of list with key, if it is offered for game g.
+func (s *Service) FindReason(list []Reason, key string, g Game) (Reason, bool) {
+	for _, r := range s.ReasonsFor(list, g) {
+		if r.Key == key {
 			return r, true
 		}
 	}
