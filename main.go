@@ -86,7 +86,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	svc := reporting.NewService(rdb, opts)
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, nil)
-	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log), reporting.PipelineOptions{Logger: log})
+	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, log).WithService(svc), reporting.PipelineOptions{Logger: log})
 	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr,

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/reportbot/reportbot/commands"
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 )
 
@@ -59,7 +60,9 @@ type Options struct {
 	Store    Store
 	Commands []*discordgo.ApplicationCommand
 	// Linker, when set, serves the Bungie.net sign-in pages.
-	Linker   Linker
+	Linker Linker
+	// Catalog has the sign-in pages' words; default catalog.Shipped().
+	Catalog  *catalog.Catalog
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
 }
@@ -74,6 +77,7 @@ type Bot struct {
 	store     Store
 	commands  []*discordgo.ApplicationCommand
 	linker    Linker
+	catalog   *catalog.Catalog
 	registry  *prometheus.Registry
 	log       zerolog.Logger
 	metrics   botMetrics
@@ -104,6 +108,9 @@ func New(o Options) *Bot {
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),
+	}
+	if b.catalog = o.Catalog; b.catalog == nil {
+		b.catalog = catalog.Shipped()
 	}
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
 	for range laterWorkers {

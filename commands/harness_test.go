@@ -238,7 +238,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.svc = reporting.NewService(rdb, opts)
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, nil, log), reporting.PipelineOptions{
+	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, nil, log).WithService(h.svc), reporting.PipelineOptions{
 		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
 		ClaimIdle: time.Second, AttemptTimeout: 3 * time.Second,
 	})

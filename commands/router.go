@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/reporting"
 )
 
@@ -54,6 +55,7 @@ type Router struct {
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *prometheus.CounterVec
+	cat     *catalog.Catalog
 }
 
 // Options configure a Router.
@@ -64,6 +66,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Catalog has the messages in every language; default catalog.Shipped().
+	Catalog *catalog.Catalog
 }
 
 // NewRouter returns a router filing reports through svc.
@@ -81,22 +85,58 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 		Help: "Interactions handled, by type and name (command, or custom_id kind).",
 	}, []string{"type", "name"})
 	reg.MustRegister(m)
-	return &Router{svc: svc, discord: discord, queue: o.Queue, log: o.Logger, now: now, metrics: m}
+	cat := o.Catalog
+	if cat == nil {
+		cat = catalog.Shipped()
+	}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, log: o.Logger, now: now, metrics: m, cat: cat}
 }
 
-// call is one interaction being handled: the interaction, its logger, and the
-// invoking user.
+// wordsOf is the language l with Bungie's names of the Destiny reasons in it (read
+// within ctx).
+func wordsOf(ctx context.Context, svc *reporting.Service, l *catalog.Localizer) words {
+	return words{Localizer: l, destiny: func(d reporting.DestinyReason) string {
+		return svc.Manifest.Label(ctx, l.Bungie, d)
+	}}
+}
+
+// serverLanguage is a server's language for its mod log: the one an admin chose, else
+// the server's Discord locale (guildLocale).
+func serverLanguage(cat *catalog.Catalog, st reporting.Settings, guildLocale string) *catalog.Localizer {
+	if l, ok := cat.Lookup(st.Language); ok {
+		return l
+	}
+	return cat.For(guildLocale)
+}
+
+// call is one interaction being handled: the interaction, its logger, the invoking
+// user, and their language (the interaction's locale).
 type call struct {
 	*Router
 	i    *discordgo.Interaction
 	log  zerolog.Logger
 	user *discordgo.User
+	w    words
+}
+
+// guildLocale is the server's Discord locale, as the interaction tells it.
+func (c *call) guildLocale() string {
+	if c.i.GuildLocale != nil {
+		return string(*c.i.GuildLocale)
+	}
+	return ""
+}
+
+// modWords is the server's language for what moderators read in the mod log.
+func (c *call) modWords(ctx context.Context, st reporting.Settings) words {
+	return wordsOf(ctx, c.svc, serverLanguage(c.cat, st, c.guildLocale()))
 }
 
 // Handle answers one interaction. A handler that panics gets the user the internal
 // error message and the log the stack, never a crashed bot.
 func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Response) {
 	c := &call{Router: r, i: i, user: invoker(i)}
+	c.w = wordsOf(ctx, r.svc, r.cat.For(string(i.Locale)))
 	lc := r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID)
 	if c.user != nil {
 		lc = lc.Str("user_id", c.user.ID)
@@ -118,7 +158,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		}
 	}()
 	if c.user == nil && i.Type != discordgo.InteractionPing {
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 
 	switch i.Type {
@@ -129,7 +169,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		data := i.ApplicationCommandData()
 		r.metrics.WithLabelValues("command", data.Name).Inc()
 		if i.GuildID == "" || i.Member == nil {
-			return reply(msgGuildOnly)
+			return reply(c.w.T("reply.guild_only", nil))
 		}
 		switch data.Name {
 		case cmdReport:
@@ -156,7 +196,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		r.metrics.WithLabelValues("modal", id.Kind).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown modal")
-			return reply(msgUnknownInteraction())
+			return reply(c.unknown())
 		}
 		if id.Kind == kindReport {
 			return c.reportModal(ctx, id, data)
@@ -167,7 +207,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		r.metrics.WithLabelValues("component", id.Kind).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown component")
-			return reply(msgUnknownInteraction())
+			return reply(c.unknown())
 		}
 		switch id.Kind {
 		case kindPlayer, kindOffender:
@@ -181,7 +221,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		}
 	}
 	c.log.Warn().Int("type", int(i.Type)).Msg("unhandled interaction")
-	return reply(msgUnknownInteraction())
+	return reply(c.unknown())
 }
 
 func invoker(i *discordgo.Interaction) *discordgo.User {
@@ -202,7 +242,12 @@ func (c *call) withReport(id string) *call {
 func (c *call) fail(err error, what string) string {
 	ref := NewRef()
 	c.log.Error().Err(err).Str("ref", ref).Msg(what)
-	return msgInternal(ref)
+	return msgInternal(c.w, ref)
+}
+
+// unknown answers what the bot did not make or no longer knows.
+func (c *call) unknown() string {
+	return c.w.T("reply.unknown_interaction", nil)
 }
 
 // edit replaces the original response's content and components.

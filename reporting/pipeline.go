@@ -545,7 +545,7 @@ func (p *Pipeline) resolve(actx, ctx context.Context, r *Report, log zerolog.Log
 	case errors.As(err, &amb):
 		var cs []Candidate
 		for i, id := range amb.Players {
-			cs = append(cs, Candidate{ID: id, Label: fmt.Sprintf("%s (%d)", r.Target.Value, i+1), Description: "Player ID " + id})
+			cs = append(cs, Candidate{ID: id, Label: fmt.Sprintf("%s (%d)", r.Target.Value, i+1)})
 		}
 		return true, p.choose(ctx, r, cs, log), nil
 	default:

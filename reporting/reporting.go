@@ -54,6 +54,11 @@ type Report struct {
 	ChannelID    string
 	ReporterID   string
 	ReporterName string
+	// ReporterLocale is the Discord locale of the reporter when they filed it (en-US,
+	// de, …): the language of what they are told later. GuildLocale is the server's
+	// Discord locale then: the mod log's language unless an admin chose one.
+	ReporterLocale string
+	GuildLocale    string
 
 	// Target is the reported player as the reporter gave it.
 	Target Target

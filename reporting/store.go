@@ -45,6 +45,8 @@ const (
 	fChannel        = "channel_id"
 	fReporter       = "reporter_id"
 	fReporterName   = "reporter_name"
+	fReporterLocale = "reporter_locale"
+	fGuildLocale    = "guild_locale"
 	fTarget         = "target"
 	fTargetPlayer   = "target_player"
 	fSourcePlayer   = "source_player"
@@ -113,6 +115,7 @@ func (r *Report) fields() map[string]any {
 		fCandidates: candidates, fStreak: r.Streak,
 		fID: r.ID, fGame: string(r.Game), fGuild: r.GuildID, fChannel: r.ChannelID,
 		fReporter: r.ReporterID, fReporterName: r.ReporterName,
+		fReporterLocale: r.ReporterLocale, fGuildLocale: r.GuildLocale,
 		fTarget: target, fTargetPlayer: r.TargetPlayer, fSourcePlayer: r.SourcePlayer,
 		fSourceFallback: flag(r.SourceFallback), fActivity: r.ActivityID,
 		fReason: reason, fDescription: r.Description, fMatch: r.MatchID, fEvidence: evidence,
@@ -136,6 +139,7 @@ func decodeReport(h map[string]string) (*Report, error) {
 	r := &Report{
 		ID: h[fID], Game: Game(h[fGame]), GuildID: h[fGuild], ChannelID: h[fChannel],
 		ReporterID: h[fReporter], ReporterName: h[fReporterName],
+		ReporterLocale: h[fReporterLocale], GuildLocale: h[fGuildLocale],
 		TargetPlayer: h[fTargetPlayer], SourcePlayer: h[fSourcePlayer], SourceFallback: h[fSourceFallback] == "1",
 		ActivityID: h[fActivity], Description: h[fDescription], MatchID: h[fMatch],
 		Delivery: Status(h[fDelivery]), Moderation: Status(h[fModeration]), ModeratorID: h[fModerator],
