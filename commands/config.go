@@ -177,7 +177,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		label := key
 		for _, r := range st.Reasons {
 			if r.Key == key {
-				label = r.Label
+				label = reasonLabel(c.w, r)
 			}
 		}
 		list, err := c.svc.Settings.RemoveReason(ctx, guild, key)
