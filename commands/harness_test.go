@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
 	"github.com/reportbot/reportbot/reporting/bungie"
@@ -194,6 +195,8 @@ type harnessOptions struct {
 	global      config.Rate
 	// bungie turns Destiny 2 on, in this mode (reporting.BungieLink or BungieAPIMode).
 	bungie string
+	// catalog replaces the shipped messages (the pseudo-locale).
+	catalog *catalog.Catalog
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -238,11 +241,15 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.svc = reporting.NewService(rdb, opts)
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, nil, log).WithService(h.svc), reporting.PipelineOptions{
+	notifier := NewNotifier(h.discord, nil, log).WithService(h.svc)
+	if o.catalog != nil {
+		notifier.cat = o.catalog
+	}
+	h.pipeline = reporting.NewPipeline(h.svc, notifier, reporting.PipelineOptions{
 		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
 		ClaimIdle: time.Second, AttemptTimeout: 3 * time.Second,
 	})
-	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log})
+	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log, Catalog: o.catalog})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

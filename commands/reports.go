@@ -125,17 +125,23 @@ func (c *call) listPage(ctx context.Context, st reporting.Settings, page int, st
 	from := min(page*listPageSize, len(matches))
 	shown := matches[from:min(from+listPageSize, len(matches))]
 	content := msgList(c.w, shown, st.Anonymous, page, status, player, c.now())
-	pageButton := func(label string, to int, disabled bool) discordgo.MessageComponent {
-		id := CustomID{Kind: kindList, Args: []string{strconv.Itoa(max(to, 0)), status, player}}.String()
-		return discordgo.Button{Label: truncate(c.w.T(label, nil), 80), Style: discordgo.SecondaryButton, CustomID: id, Disabled: disabled}
-	}
 	if page == 0 && len(matches) <= listPageSize {
 		return content, []discordgo.MessageComponent{}, nil
 	}
-	return content, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+	return content, listButtons(c.w, page, status, player, len(matches) > (page+1)*listPageSize && page+1 < 100), nil
+}
+
+// listButtons turn the pages of /reports list: to newer ones, and (when there are
+// more) to older ones.
+func listButtons(w words, page int, status, player string, older bool) []discordgo.MessageComponent {
+	pageButton := func(label string, to int, disabled bool) discordgo.MessageComponent {
+		id := CustomID{Kind: kindList, Args: []string{strconv.Itoa(max(to, 0)), status, player}}.String()
+		return discordgo.Button{Label: truncate(w.T(label, nil), 80), Style: discordgo.SecondaryButton, CustomID: id, Disabled: disabled}
+	}
+	return []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
 		pageButton("list.newer", page-1, page == 0),
-		pageButton("list.older", page+1, len(matches) <= (page+1)*listPageSize || page+1 >= 100),
-	}}}, nil
+		pageButton("list.older", page+1, !older),
+	}}}
 }
 
 func matchesPlayer(r *reporting.Report, needle string) bool {

@@ -111,6 +111,7 @@ type Server struct {
 	commands     map[string][]json.RawMessage
 	commandIDs   map[string]string // scope/type/name → id, stable across overwrites
 	attachments  map[string]*attachment
+	locales      map[string]bool // Discord's locales (AvailableLocalesEnum), read-only
 
 	// Gateway state, also under mu.
 	conns      map[*gwConn]struct{}
@@ -160,6 +161,10 @@ func New(tb testing.TB, opts Options) *Server {
 	if err != nil {
 		tb.Fatalf("discordtest: %v", err)
 	}
+	locales, err := openapitest.Enum(openapitest.Discord, "AvailableLocalesEnum")
+	if err != nil || len(locales) == 0 {
+		tb.Fatalf("discordtest: Discord's locales: %v", err)
+	}
 	s := &Server{
 		AppID:        opts.AppID,
 		BotToken:     opts.BotToken,
@@ -178,8 +183,12 @@ func New(tb testing.TB, opts Options) *Server {
 		commands:     map[string][]json.RawMessage{},
 		commandIDs:   map[string]string{},
 		attachments:  map[string]*attachment{},
+		locales:      map[string]bool{},
 		conns:        map[*gwConn]struct{}{},
 		sessions:     map[string]*[2]int{},
+	}
+	for _, l := range locales {
+		s.locales[l] = true
 	}
 	if s.AppID == "" {
 		s.AppID = randomSnowflake(time.Now())
