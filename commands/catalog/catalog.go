@@ -266,9 +266,16 @@ func (l *Localizer) N(id string, n int, v V) string {
 }
 
 func (l *Localizer) render(lc *i18n.LocalizeConfig) string {
-	text, err := l.loc.Localize(lc)
+	text, err := l.localize(lc)
 	if text == "" && err != nil {
 		return "⟦" + lc.MessageID + "⟧"
 	}
 	return text
+}
+
+// localize is go-i18n's Localize with the catalog's template parser. It errs for a
+// message missing in this language too (and then renders English).
+func (l *Localizer) localize(lc *i18n.LocalizeConfig) (string, error) {
+	lc.TemplateParser = placeholders{}
+	return l.loc.Localize(lc)
 }
