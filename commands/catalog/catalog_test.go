@@ -328,7 +328,9 @@ func BenchmarkLocalize(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	vars := func() V { return V{"Player": "<@1>", "Game": "RallyHere", "UpstreamID": "9b2f", "Ref": "R-0000000000000"} }
+	vars := func() V {
+		return V{"Player": "<@1>", "Game": "RallyHere", "UpstreamID": "9b2f", "Ref": "R-0000000000000"}
+	}
 	for _, code := range []string{"en-US", "pl"} {
 		l, lt := c.For(code), text.For(code)
 		b.Run("placeholders/T/"+code, func(b *testing.B) {
