@@ -20,17 +20,6 @@ const (
 	Destiny2  Game = "destiny2"
 )
 
-// Title is the game's name as players read it.
-func (g Game) Title() string {
-	switch g {
-	case RallyHere:
-		return "RallyHere"
-	case Destiny2:
-		return "Destiny 2"
-	}
-	return string(g)
-}
-
 // Status is where a report stands.
 type Status string
 
