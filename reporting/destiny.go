@@ -40,6 +40,8 @@ type Manifest struct {
 	api BungieAPI
 	log zerolog.Logger
 	now func() time.Time
+	// wait bounds how long a caller waits for another language's names.
+	wait time.Duration
 
 	mu    sync.Mutex
 	langs map[string]*manifestLang // by Bungie language code
@@ -51,21 +53,29 @@ type manifestLang struct {
 	cats    []bungie.Category // nil until fetched (English: the shipped copy)
 	fetched time.Time
 	tried   time.Time
+	// loading is closed when the fetch under way ends; until is when callers stop
+	// waiting for it.
+	loading chan struct{}
+	until   time.Time
 }
 
 // English is the manifest language of the shipped copy, and the fallback.
 const English = "en"
 
 // manifestRefresh is how often the reasons are fetched again; manifestRetry how soon
-// after a failed fetch.
+// after a failed fetch; manifestWait how long the callers of a language wait, in all,
+// for a fetch of its names (they are asked while answering Discord, within its three
+// seconds; English stands in meanwhile, and the fetch goes on for manifestFetch).
 const (
 	manifestRefresh = 24 * time.Hour
 	manifestRetry   = 10 * time.Minute
+	manifestWait    = time.Second
+	manifestFetch   = 30 * time.Second
 )
 
 // NewManifest returns a manifest reading from api (nil: only the shipped copy).
 func NewManifest(api BungieAPI, log zerolog.Logger) *Manifest {
-	return &Manifest{api: api, log: log, now: time.Now,
+	return &Manifest{api: api, log: log, now: time.Now, wait: manifestWait,
 		langs: map[string]*manifestLang{English: {cats: bungie.ShippedReasons()}}}
 }
 
@@ -73,20 +83,48 @@ func NewManifest(api BungieAPI, log zerolog.Logger) *Manifest {
 // language code ("" is English); in English where Bungie has no names in lang or
 // cannot be reached.
 func (m *Manifest) Categories(ctx context.Context, lang string) []bungie.Category {
-	en := m.fetch(ctx, English)
 	if lang == "" || lang == English {
-		return en
+		return m.english(ctx)
 	}
-	if cats := m.fetch(ctx, lang); cats != nil {
+	if cats := m.fetchLocalized(ctx, lang); cats != nil {
 		return cats
 	}
-	return en
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.langs[English].cats
 }
 
-// fetch returns lang's categories, fetching them first when they are a day old (or
-// never were), unless a fetch failed in the last minutes. Callers meanwhile get what
-// is there.
-func (m *Manifest) fetch(ctx context.Context, lang string) []bungie.Category {
+// english returns the English categories, fetching them first when they are a day old
+// (or never were), unless a fetch failed in the last minutes. Callers meanwhile get
+// what is there.
+func (m *Manifest) english(ctx context.Context) []bungie.Category {
+	m.mu.Lock()
+	ml := m.langs[English]
+	now := m.now()
+	stale := m.api != nil && now.Sub(ml.fetched) > manifestRefresh && now.Sub(ml.tried) > manifestRetry
+	if stale {
+		ml.tried = now
+	}
+	cats := ml.cats
+	m.mu.Unlock()
+	if !stale {
+		return cats
+	}
+	fresh, err := m.api.Reasons(ctx, English)
+	if err != nil {
+		m.log.Warn().Err(err).Str("lang", English).Msg("fetching Destiny report reasons; using the copy at hand")
+		return cats
+	}
+	m.mu.Lock()
+	ml.cats, ml.fetched = fresh, now
+	m.mu.Unlock()
+	return fresh
+}
+
+// fetchLocalized returns lang's categories (nil: none yet), fetching them when they
+// are a day old or never were. The fetch runs on its own; callers wait for it at most
+// m.wait from its start, all together, and then take what is there.
+func (m *Manifest) fetchLocalized(ctx context.Context, lang string) []bungie.Category {
 	m.mu.Lock()
 	ml := m.langs[lang]
 	if ml == nil {
@@ -94,31 +132,41 @@ func (m *Manifest) fetch(ctx context.Context, lang string) []bungie.Category {
 		m.langs[lang] = ml
 	}
 	now := m.now()
-	stale := m.api != nil && now.Sub(ml.fetched) > manifestRefresh && now.Sub(ml.tried) > manifestRetry
-	if stale {
-		ml.tried = now
+	if m.api != nil && ml.loading == nil && now.Sub(ml.fetched) > manifestRefresh && now.Sub(ml.tried) > manifestRetry {
+		ml.tried, ml.loading, ml.until = now, make(chan struct{}), time.Now().Add(m.wait)
+		go m.load(lang, ml, m.langs[English].cats, now)
 	}
-	cats := ml.cats
-	var en []bungie.Category
-	if lang != English {
-		en = m.langs[English].cats
-	}
+	loading, until := ml.loading, ml.until
 	m.mu.Unlock()
-	if !stale {
-		return cats
-	}
-	fresh, err := m.api.Reasons(ctx, lang)
-	if err != nil {
-		m.log.Warn().Err(err).Str("lang", lang).Msg("fetching Destiny report reasons; using the copy at hand")
-		return cats
-	}
-	if lang != English {
-		fresh = localized(en, fresh)
+	if loading != nil {
+		t := time.NewTimer(time.Until(until))
+		select {
+		case <-loading:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	m.mu.Lock()
-	ml.cats, ml.fetched = fresh, now
-	m.mu.Unlock()
-	return fresh
+	defer m.mu.Unlock()
+	return ml.cats
+}
+
+// load fetches lang's names into ml, named as en is ordered.
+func (m *Manifest) load(lang string, ml *manifestLang, en []bungie.Category, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), manifestFetch)
+	defer cancel()
+	fresh, err := m.api.Reasons(ctx, lang)
+	if err != nil {
+		m.log.Warn().Err(err).Str("lang", lang).Msg("fetching Destiny report reasons; English stands in")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		ml.cats, ml.fetched = localized(en, fresh), now
+	}
+	close(ml.loading)
+	ml.loading = nil
 }
 
 // localized is the English list en with the names of loc, a list in another

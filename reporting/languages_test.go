@@ -95,3 +95,34 @@ func TestManifestLanguages(t *testing.T) {
 		t.Fatalf("Polish with Bungie down: %q, want English", got)
 	}
 }
+
+// TestManifestLanguageNeverHoldsAnAnswer: a slow Bungie keeps nobody waiting past the
+// manifest's wait (the answer to Discord has three seconds): English stands in, and
+// the names arrive in the background.
+func TestManifestLanguageNeverHoldsAnAnswer(t *testing.T) {
+	ctx := context.Background()
+	bg := bungietest.New(t, bungietest.Options{})
+	m := NewManifest(bungie.New(bg.APIKey, bungie.Options{APIURL: bg.URL + "/Platform", StatsURL: bg.StatsURL, WebURL: bg.URL}),
+		zerolog.New(zerolog.NewTestWriter(t)))
+	m.wait = 50 * time.Millisecond
+	bg.FailNext(bungietest.OpManifestComponent, 1, bungietest.Failure{Delay: 2 * time.Second})
+	hacking := DestinyReason{CategoryHash: 1851805954, ReasonHash: 2352608786, Label: "Cheating › Hacking"}
+	start := time.Now()
+	for range 5 { // five reasons of one form: the wait is shared, not five times over
+		if got := m.Label(ctx, "pl", hacking); got != hacking.Label {
+			t.Fatalf("while Bungie is slow: %q, want English", got)
+		}
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("waited %v for a slow Bungie", waited)
+	}
+	want := bungietest.ReasonName("pl", "Cheating") + " › " + bungietest.ReasonName("pl", "Hacking")
+	for deadline := time.Now().Add(20 * time.Second); m.Label(ctx, "pl", hacking) != want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Polish names never arrived")
+		}
+	}
+	if n := bg.Calls(bungietest.OpManifestComponent); n != 1 {
+		t.Fatalf("%d fetches of the Polish file, want 1", n)
+	}
+}
