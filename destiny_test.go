@@ -56,10 +56,11 @@ type shownComponents struct {
 	Content    string `json:"content"`
 	Components []struct {
 		Components []struct {
-			Type     int    `json:"type"`
-			CustomID string `json:"custom_id"`
-			URL      string `json:"url"`
-			Options  []struct {
+			Type        int    `json:"type"`
+			CustomID    string `json:"custom_id"`
+			URL         string `json:"url"`
+			Placeholder string `json:"placeholder"`
+			Options     []struct {
 				Label string `json:"label"`
 				Value string `json:"value"`
 			} `json:"options"`
@@ -77,7 +78,16 @@ func shownOf(raw json.RawMessage) shownComponents {
 // offender; it returns the interaction of the form.
 func (e *env) reportDestiny(t *testing.T, r *running, activity, offender string, mine string) *discordgo.Interaction {
 	t.Helper()
-	submit := e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0, activityModal("https://www.bungie.net/en/PGCR/"+activity, "cheating"))
+	return e.reportDestinyIn(t, r, "en-US", activity, offender, mine, nil)
+}
+
+// reportDestinyIn is reportDestiny from a member whose Discord speaks locale, in a
+// server that does too; seen, when set, is shown the select's placeholder and the
+// offender's option.
+func (e *env) reportDestinyIn(t *testing.T, r *running, locale, activity, offender, mine string, seen func(placeholder, label string)) *discordgo.Interaction {
+	t.Helper()
+	submit := speaking(e.discord.NewInteraction(discordgo.InteractionModalSubmit, testGuild, testChannel, reporter, 0,
+		activityModal("https://www.bungie.net/en/PGCR/"+activity, "cheating")), locale, locale)
 	if resp, status := e.post(t, r, submit); status != 200 || resp.Type != discordgo.InteractionResponseDeferredChannelMessageWithSource {
 		t.Fatalf("submit: %d %+v", status, resp)
 	}
@@ -86,17 +96,21 @@ func (e *env) reportDestiny(t *testing.T, r *running, activity, offender string,
 		return len(s.Components) > 0 && len(s.Components[0].Components) > 0 && s.Components[0].Components[0].CustomID == "offender"
 	})
 	var found bool
-	for _, o := range shownOf(raw).Components[0].Components[0].Options {
+	sel := shownOf(raw).Components[0].Components[0]
+	for _, o := range sel.Options {
 		if mine != "" && strings.HasPrefix(o.Label, mine) {
 			t.Fatalf("the reporter's own character is offered: %q", o.Label)
+		}
+		if o.Value == offender && seen != nil {
+			seen(sel.Placeholder, o.Label)
 		}
 		found = found || o.Value == offender
 	}
 	if !found {
 		t.Fatalf("offender %s not offered: %s", offender, raw)
 	}
-	pick := e.discord.NewInteraction(discordgo.InteractionMessageComponent, testGuild, testChannel, reporter, 0,
-		map[string]any{"custom_id": "offender", "component_type": 3, "values": []string{offender}})
+	pick := speaking(e.discord.NewInteraction(discordgo.InteractionMessageComponent, testGuild, testChannel, reporter, 0,
+		map[string]any{"custom_id": "offender", "component_type": 3, "values": []string{offender}}), locale, locale)
 	pick.Message = &discordgo.Message{ID: "920000000000000077", ChannelID: testChannel,
 		InteractionMetadata: &discordgo.MessageInteractionMetadata{ID: submit.ID, Type: discordgo.InteractionModalSubmit}}
 	if resp, status := e.post(t, r, pick); status != 200 || resp.Type != discordgo.InteractionResponseUpdateMessage {
@@ -211,8 +225,9 @@ func TestBungieSignInPages(t *testing.T) {
 
 // chromium opens url in Debian's headless Chromium, follows every redirect, and
 // returns the DOM of the page it ends on. A screenshot of it is left in the test's
-// temporary directory (REPORTBOT_SCREENSHOTS keeps them elsewhere).
-func chromium(t *testing.T, url string) string {
+// temporary directory (REPORTBOT_SCREENSHOTS keeps them elsewhere). flags are more
+// of Chromium's (--accept-lang=pl).
+func chromium(t *testing.T, url string, flags ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -228,7 +243,8 @@ func chromium(t *testing.T, url string) string {
 	// are single use, so a second visit would see another page.
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=800,500", "--screenshot=" + shot, "--dump-dom", url}
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=800,500", "--screenshot=" + shot, "--dump-dom"}
+	args = append(append(args, flags...), url)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).Output()

@@ -117,7 +117,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	svc := reporting.NewService(rdb, opts)
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, clients.Client("discord", 30*time.Second))
-	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, cfg.CDNHosts, log), reporting.PipelineOptions{Logger: log})
+	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, cfg.CDNHosts, log).WithService(svc), reporting.PipelineOptions{Logger: log})
 	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Logger: log, Registerer: reg, CDNHosts: cfg.CDNHosts})
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL,

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/reportbot/reportbot/commands"
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 )
 
@@ -66,7 +67,9 @@ type Options struct {
 	Linker Linker
 	// Ready are checks /readyz runs besides the bot's own ("registration", "gateway"
 	// and "redis"); one named like one of the bot's own takes its place.
-	Ready    []ReadyCheck
+	Ready []ReadyCheck
+	// Catalog has the sign-in pages' words; default catalog.Shipped().
+	Catalog  *catalog.Catalog
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
 
@@ -88,6 +91,7 @@ type Bot struct {
 	store     Store
 	commands  []*discordgo.ApplicationCommand
 	linker    Linker
+	catalog   *catalog.Catalog
 	registry  *prometheus.Registry
 	log       zerolog.Logger
 	metrics   botMetrics
@@ -136,6 +140,9 @@ func New(o Options) *Bot {
 		busyLog:    o.Logger.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),
+	}
+	if b.catalog = o.Catalog; b.catalog == nil {
+		b.catalog = catalog.Shipped()
 	}
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
 	b.registration = registrationOutage(b.log)

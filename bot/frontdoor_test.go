@@ -573,7 +573,7 @@ func keyClass(key string) string {
 		return "links"
 	case strings.HasPrefix(key, "rb:{u:") && (strings.Contains(key, "}:limit") || strings.Contains(key, "}:seen:") || strings.Contains(key, "}:bar:")):
 		return "limits"
-	case strings.HasPrefix(key, "rb:{R-"), strings.HasPrefix(key, "rb:{ia:"), strings.HasPrefix(key, "rb:{queue}"),
+	case strings.HasPrefix(key, "rb:{R-"), strings.HasPrefix(key, "rb:{ia:"), strings.HasPrefix(key, "rb:{queue"),
 		strings.HasSuffix(key, "}:reports"):
 		return "reports"
 	}

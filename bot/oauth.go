@@ -22,32 +22,27 @@ type Linker interface {
 	Complete(ctx context.Context, state, browser, code, oauthError string) (string, error)
 }
 
-// The pages a person sees in their browser while linking Bungie.net.
+// The pages a person sees in their browser while linking Bungie.net; their words are
+// the catalog's page.<name>.title and .detail, in the browser's language.
 var (
-	pageLinked = page{http.StatusOK, "Bungie.net linked",
-		"Your Bungie.net account is linked. You can close this page: your Destiny 2 reports will now be filed with Bungie for you."}
-	pageExpired = page{http.StatusGone, "This link has expired",
-		"Sign-in links work once, for ten minutes. Run /link bungie in Discord to get a new one."}
-	pageDenied = page{http.StatusOK, "Nothing was linked",
-		"You declined on Bungie.net, so the bot has no access to your account. To have your Destiny 2 reports filed for you, run /link bungie again and approve."}
-	pageBungieDown = page{http.StatusBadGateway, "Bungie.net is not answering",
-		"Bungie.net could not finish the sign-in, so nothing was linked. Try /link bungie again in a few minutes."}
-	pageElsewhere       = newPage(http.StatusForbidden, commands.PageSignInElsewhere)
-	pageOpenedElsewhere = newPage(http.StatusConflict, commands.PageSignInOpenedElsewhere)
+	pageLinked     = page{http.StatusOK, "linked"}
+	pageExpired    = page{http.StatusGone, "expired"}
+	pageDenied     = page{http.StatusOK, "denied"}
+	pageBungieDown = page{http.StatusBadGateway, "bungie_down"}
+	pageFailed     = page{http.StatusInternalServerError, "failed"}
+	// A sign-in that came back in a browser other than the one that opened its link
+	// (a consent page someone forwarded), and a link opened in a second browser.
+	pageElsewhere       = page{http.StatusForbidden, "elsewhere"}
+	pageOpenedElsewhere = page{http.StatusConflict, "opened_elsewhere"}
 )
 
-func newPage(status int, text func() (string, string)) page {
-	title, detail := text()
-	return page{status, title, detail}
-}
-
 type page struct {
-	status        int
-	title, detail string
+	status int
+	name   string
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -64,16 +59,19 @@ p{margin:0}
 <main>
 <h1 id="title">{{.Title}}</h1>
 <p id="detail">{{.Detail}}</p>
-{{if .Ref}}<p class="ref">Reference: <code id="ref">{{.Ref}}</code></p>{{end}}
+{{if .Ref}}<p class="ref">{{.Reference}} <code id="ref">{{.Ref}}</code></p>{{end}}
 </main>
 </body>
 </html>
 `))
 
-func (b *Bot) showPage(w http.ResponseWriter, p page, ref string) {
+// showPage writes page p in the language the browser asks for (Accept-Language).
+func (b *Bot) showPage(w http.ResponseWriter, r *http.Request, p page, ref string) {
+	l := b.catalog.ForAcceptLanguage(r.Header.Get("Accept-Language"))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(p.status)
-	_ = pageTemplate.Execute(w, struct{ Title, Detail, Ref string }{p.title, p.detail, ref})
+	_ = pageTemplate.Execute(w, struct{ Lang, Title, Detail, Reference, Ref string }{
+		l.HTMLLang(), l.T("page."+p.name+".title", nil), l.T("page."+p.name+".detail", nil), l.T("page.reference", nil), ref})
 }
 
 // signInHeaders are sent with every sign-in page and redirect: nothing is cached,
@@ -142,11 +140,11 @@ func (b *Bot) serveLinkStart(w http.ResponseWriter, r *http.Request) {
 	to, err := b.linker.AuthorizeURL(ctx, r.URL.Query().Get("state"), secret)
 	switch {
 	case errors.Is(err, reporting.ErrStateExpired):
-		b.showPage(w, pageExpired, "")
+		b.showPage(w, r, pageExpired, "")
 	case errors.Is(err, reporting.ErrOtherBrowser):
-		b.showPage(w, pageOpenedElsewhere, "")
+		b.showPage(w, r, pageOpenedElsewhere, "")
 	case err != nil:
-		b.failPage(w, err, "starting a Bungie.net sign-in")
+		b.failPage(w, r, err, "starting a Bungie.net sign-in")
 	default:
 		b.setBrowserSecret(w, secret)
 		http.Redirect(w, r, to, http.StatusFound)
@@ -162,25 +160,24 @@ func (b *Bot) serveLinkCallback(w http.ResponseWriter, r *http.Request) {
 	_, err := b.linker.Complete(ctx, q.Get("state"), b.browserSecret(r), q.Get("code"), q.Get("error"))
 	switch {
 	case err == nil:
-		b.showPage(w, pageLinked, "")
+		b.showPage(w, r, pageLinked, "")
 	case errors.Is(err, reporting.ErrStateExpired):
-		b.showPage(w, pageExpired, "")
+		b.showPage(w, r, pageExpired, "")
 	case errors.Is(err, reporting.ErrOtherBrowser):
-		b.showPage(w, pageElsewhere, "")
+		b.showPage(w, r, pageElsewhere, "")
 	case errors.Is(err, reporting.ErrConsentDenied):
-		b.showPage(w, pageDenied, "")
+		b.showPage(w, r, pageDenied, "")
 	case errors.Is(err, reporting.ErrBungieDown):
 		b.log.Warn().Err(err).Msg("Bungie.net sign-in could not finish")
-		b.showPage(w, pageBungieDown, "")
+		b.showPage(w, r, pageBungieDown, "")
 	default:
-		b.failPage(w, err, "finishing a Bungie.net sign-in")
+		b.failPage(w, r, err, "finishing a Bungie.net sign-in")
 	}
 }
 
 // failPage logs err with a ref and shows the page of a fault on the bot's side.
-func (b *Bot) failPage(w http.ResponseWriter, err error, what string) {
+func (b *Bot) failPage(w http.ResponseWriter, r *http.Request, err error, what string) {
 	ref := commands.NewRef()
 	b.log.Error().Err(err).Str("ref", ref).Msg(what)
-	b.showPage(w, page{http.StatusInternalServerError, "Something went wrong on our side",
-		"The bot could not finish this. Try /link bungie again in a minute; if it keeps happening, give a moderator the reference below."}, ref)
+	b.showPage(w, r, pageFailed, ref)
 }

@@ -22,10 +22,10 @@ func (c *call) isAdmin() bool {
 func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationCommandInteractionData) Response {
 	if !c.isAdmin() {
 		c.log.Info().Msg("report-config refused: not an admin")
-		return reply(msgNotAdmin)
+		return reply(c.w.T("reply.not_admin", nil))
 	}
 	if len(data.Options) != 1 {
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	sub := data.Options[0]
 	opts := optionMap(sub.Options)
@@ -38,14 +38,20 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 			if err := c.svc.Settings.SetModLog(ctx, guild, ""); err != nil {
 				return reply(c.fail(err, "turning the mod log off"))
 			}
-			return reply(msgModLogOff)
+			return reply(c.w.T("modlog.off", nil))
 		}
-		// Say hello in the channel first: an admin learns at once if the bot can't post.
+		// Say hello in the channel first (in the mod log's language): an admin learns at
+		// once if the bot can't post.
+		st, err := c.svc.Settings.Get(ctx, guild)
+		if err != nil {
+			return reply(c.fail(err, "reading settings"))
+		}
+		hello := c.modWords(ctx, st).T("modlog.hello", nil)
 		return deferred(func(ctx context.Context) {
-			_, err := c.discord.SendMessage(ctx, channel, &discordgo.MessageSend{Content: msgModLogHello})
+			_, err := c.discord.SendMessage(ctx, channel, &discordgo.MessageSend{Content: hello})
 			if s := statusOf(err); s >= 400 && s < 500 && s != 429 {
 				c.log.Info().Err(err).Str("channel_id", channel).Msg("mod-log channel refused")
-				c.edit(ctx, msgModLogCantPost(channel), nil)
+				c.edit(ctx, msgModLogCantPost(c.w, channel), nil)
 				return
 			}
 			if err == nil {
@@ -56,38 +62,38 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 				return
 			}
 			c.log.Info().Str("channel_id", channel).Msg("mod-log channel set")
-			c.edit(ctx, msgModLogSet(channel), nil)
+			c.edit(ctx, msgModLogSet(c.w, channel), nil)
 		})
 	case subModRole:
 		role := optString(opts[optRole])
 		if err := c.svc.Settings.SetModRole(ctx, guild, role); err != nil {
 			return reply(c.fail(err, "setting the moderator role"))
 		}
-		return reply(msgModRole(role))
+		return reply(msgModRole(c.w, role))
 	case subLimit:
 		count, _ := optInt(opts[optCount])
 		per, err := config.ParseDuration(str(optPer))
 		if err != nil || count < 1 || count > 10000 {
-			return reply(msgBadInput(&reporting.InputError{Field: "limit", Problem: "give a count of reports and a duration like 10m, 1h or 1d"}))
+			return reply(msgBadInput(c.w, &reporting.InputError{Field: "limit", Problem: "limit"}))
 		}
 		r := config.Rate{Count: int(count), Per: per}
 		if err := c.svc.Settings.SetLimit(ctx, guild, r); err != nil {
 			if ie, ok := inputError(err); ok {
-				return reply(msgBadInput(ie))
+				return reply(msgBadInput(c.w, ie))
 			}
 			return reply(c.fail(err, "setting the limit"))
 		}
 		c.log.Info().Str("limit", r.String()).Msg("limit set")
-		return reply(msgLimitSet(r))
+		return reply(msgLimitSet(c.w, r))
 	case subAnonymous:
 		on, ok := optBool(opts[optOn])
 		if !ok {
-			return reply(msgUnknownInteraction())
+			return reply(c.unknown())
 		}
 		if err := c.svc.Settings.SetAnonymous(ctx, guild, on); err != nil {
 			return reply(c.fail(err, "setting anonymity"))
 		}
-		return reply(msgAnonymous(on))
+		return reply(msgAnonymous(c.w, on))
 	case subShow:
 		st, err := c.svc.Settings.Get(ctx, guild)
 		if err != nil {
@@ -99,13 +105,31 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 				games = append(games, g)
 			}
 		}
-		return reply(msgShow(ShowView{Settings: st, Games: games, MaxLimit: c.svc.Settings.MaxLimit()}))
+		return reply(msgShow(c.w, ShowView{Settings: st, Games: games, MaxLimit: c.svc.Settings.MaxLimit(),
+			Language: serverLanguage(c.cat, st, c.guildLocale())}))
+	case subLanguage:
+		code := str(optLocale)
+		lang, ok := c.cat.Lookup(code)
+		if !ok && code != languageAuto {
+			return reply(c.unknown())
+		}
+		if code == languageAuto {
+			code = ""
+		}
+		if err := c.svc.Settings.SetLanguage(ctx, guild, code); err != nil {
+			return reply(c.fail(err, "setting the mod log's language"))
+		}
+		c.log.Info().Str("language", code).Msg("mod-log language set")
+		if !ok {
+			lang = c.cat.For(c.guildLocale())
+		}
+		return reply(msgLanguage(c.w, lang, ok))
 	case subReasons:
 		st, err := c.svc.Settings.Get(ctx, guild)
 		if err != nil {
 			return reply(c.fail(err, "reading settings"))
 		}
-		return reply(msgReasons(st.Reasons))
+		return reply(msgReasons(c.w, st.Reasons))
 	case subGames:
 		for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
 			if on, given := optBool(opts[string(g)]); given {
@@ -119,32 +143,31 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		if err != nil {
 			return reply(c.fail(err, "reading settings"))
 		}
-		return reply(msgGames(st, c.svc.Enabled))
+		return reply(msgGames(c.w, st, c.svc.Enabled))
 	case subReasonAdd:
 		var destiny *reporting.DestinyReason
 		if v := str(optDestinyReason); v != "" {
 			d, ok := c.destinyReason(ctx, v)
 			if !ok {
-				return reply(msgBadInput(&reporting.InputError{Field: optDestinyReason,
-					Problem: "it isn't one of Bungie's report reasons; pick one from the list as you type"}))
+				return reply(msgBadInput(c.w, &reporting.InputError{Field: optDestinyReason, Problem: "destiny_reason"}))
 			}
 			destiny = &d
 		}
 		r, err := reporting.NewReason(str(optLabel), str(optRallyHereReason), destiny)
 		if ie, ok := inputError(err); ok {
-			return reply(msgBadInput(ie))
+			return reply(msgBadInput(c.w, ie))
 		}
 		list, err := c.svc.Settings.AddReason(ctx, guild, r)
 		switch {
 		case errors.Is(err, reporting.ErrReasonExists):
-			return reply(msgReasonExists(r.Label))
+			return reply(msgReasonExists(c.w, r.Label))
 		case errors.Is(err, reporting.ErrTooManyReasons):
-			return reply(msgTooManyReasons())
+			return reply(msgTooManyReasons(c.w))
 		case err != nil:
 			return reply(c.fail(err, "adding a reason"))
 		}
 		c.log.Info().Str("reason", r.Key).Msg("reason added")
-		return reply(msgReasonAdded(r, len(list)))
+		return reply(msgReasonAdded(c.w, r, len(list)))
 	case subReasonRemove:
 		key := str(optReason)
 		st, err := c.svc.Settings.Get(ctx, guild)
@@ -154,26 +177,26 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		label := key
 		for _, r := range st.Reasons {
 			if r.Key == key {
-				label = r.Label
+				label = reasonLabel(c.w, r)
 			}
 		}
 		list, err := c.svc.Settings.RemoveReason(ctx, guild, key)
 		switch {
 		case errors.Is(err, reporting.ErrNoSuchReason):
-			return reply(msgNoSuchReason(key))
+			return reply(msgNoSuchReason(c.w, key))
 		case err != nil:
 			return reply(c.fail(err, "removing a reason"))
 		}
 		c.log.Info().Str("reason", key).Msg("reason removed")
-		return reply(msgReasonRemoved(label, len(list)))
+		return reply(msgReasonRemoved(c.w, label, len(list)))
 	case subReasonReset:
 		if _, err := c.svc.Settings.ResetReasons(ctx, guild); err != nil {
 			return reply(c.fail(err, "resetting reasons"))
 		}
 		c.log.Info().Msg("reasons reset")
-		return reply(msgReasonsReset)
+		return reply(c.w.T("reply.reasons_reset", nil))
 	}
-	return reply(msgUnknownInteraction())
+	return reply(c.unknown())
 }
 
 // destinyReason reads a destiny-reason value, "<category hash>:<reason hash>", and
@@ -197,8 +220,8 @@ func (c *call) configAutocomplete(ctx context.Context, data discordgo.Applicatio
 	for _, o := range sub.Options {
 		if o.Focused && o.Name == optDestinyReason && sub.Name == subReasonAdd {
 			var out []*discordgo.ApplicationCommandOptionChoice
-			for _, r := range c.svc.Manifest.Search(ctx, optString(o), 25) {
-				out = append(out, &discordgo.ApplicationCommandOptionChoice{Name: r.Label, Value: r.Key()})
+			for _, r := range c.svc.Manifest.Search(ctx, c.w.Bungie, optString(o), 25) {
+				out = append(out, &discordgo.ApplicationCommandOptionChoice{Name: truncate(r.Label, 100), Value: r.Key()})
 			}
 			return choices(out)
 		}
@@ -211,8 +234,9 @@ func (c *call) configAutocomplete(ctx context.Context, data discordgo.Applicatio
 			}
 			var out []*discordgo.ApplicationCommandOptionChoice
 			for _, r := range st.Reasons {
-				if strings.Contains(strings.ToLower(r.Label), typed) || strings.Contains(r.Key, typed) {
-					out = append(out, &discordgo.ApplicationCommandOptionChoice{Name: r.Label, Value: r.Key})
+				label := reasonLabel(c.w, r)
+				if strings.Contains(strings.ToLower(label), typed) || strings.Contains(strings.ToLower(r.Label), typed) || strings.Contains(r.Key, typed) {
+					out = append(out, &discordgo.ApplicationCommandOptionChoice{Name: truncate(label, 100), Value: r.Key})
 				}
 			}
 			return choices(out[:min(len(out), 25)])

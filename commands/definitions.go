@@ -3,6 +3,7 @@ package commands
 import (
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/reporting"
 )
 
@@ -53,12 +54,23 @@ const (
 	optDestiny2        = "destiny2"
 	optRallyHere       = "rallyhere"
 	optReason          = "reason"
+
+	subLanguage = "language"
+	optLocale   = "locale"
+	// languageAuto is the locale choice that has the mod log follow the server's
+	// Discord locale.
+	languageAuto = "auto"
 )
 
 // Definitions returns the application commands to register for the games the
 // operator configured (and, for /link and /unlink, Bungie's api mode). Every command
-// is guild-only.
+// is guild-only. Descriptions and choice names are the shipped catalog's, in English
+// with the other languages as Discord localizations.
 func Definitions(enabled func(reporting.Game) bool, bungieMode string) []*discordgo.ApplicationCommand {
+	return definitions(catalog.Shipped(), enabled, bungieMode)
+}
+
+func definitions(cat *catalog.Catalog, enabled func(reporting.Game) bool, bungieMode string) []*discordgo.ApplicationCommand {
 	guildOnly := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
 	manageGuild := int64(discordgo.PermissionManageGuild)
 	var cmds []*discordgo.ApplicationCommand
@@ -66,114 +78,157 @@ func Definitions(enabled func(reporting.Game) bool, bungieMode string) []*discor
 	if enabled(reporting.RallyHere) {
 		report = append(report, &discordgo.ApplicationCommandOption{
 			Type: discordgo.ApplicationCommandOptionSubCommand, Name: subPlayer,
-			Description: "Report a RallyHere player by name or player ID",
 			Options: []*discordgo.ApplicationCommandOption{{
-				Type: discordgo.ApplicationCommandOptionString, Name: optPlayer,
-				Description: "Their in-game name or player ID (you can also fill it in the form)", MaxLength: 100,
+				Type: discordgo.ApplicationCommandOptionString, Name: optPlayer, MaxLength: 100,
 			}},
 		})
 	}
 	if enabled(reporting.Destiny2) {
 		report = append(report, &discordgo.ApplicationCommandOption{
 			Type: discordgo.ApplicationCommandOptionSubCommand, Name: subActivity,
-			Description: "Report a Destiny 2 player you met in an activity",
 			Options: []*discordgo.ApplicationCommandOption{{
-				Type: discordgo.ApplicationCommandOptionString, Name: optActivity,
-				Description: "The activity's id or PGCR link (you can also fill it in the form)", MaxLength: 300,
+				Type: discordgo.ApplicationCommandOptionString, Name: optActivity, MaxLength: 300,
 			}},
 		})
 	}
 	if len(report) > 0 {
-		cmds = append(cmds, &discordgo.ApplicationCommand{
-			Name: cmdReport, Description: "Report a player you met in a match", Contexts: guildOnly, Options: report,
-		})
+		cmds = append(cmds, &discordgo.ApplicationCommand{Name: cmdReport, Contexts: guildOnly, Options: report})
 	}
 	if enabled(reporting.RallyHere) {
 		cmds = append(cmds, &discordgo.ApplicationCommand{Type: discordgo.UserApplicationCommand, Name: cmdReportUser, Contexts: guildOnly})
 	}
 	if enabled(reporting.Destiny2) && bungieMode == reporting.BungieAPIMode {
-		for _, c := range []struct{ name, desc string }{
-			{cmdLink, "Link your Bungie.net account, so the bot can file Destiny 2 reports for you"},
-			{cmdUnlink, "Unlink your Bungie.net account: the bot forgets its tokens"},
-		} {
-			cmds = append(cmds, &discordgo.ApplicationCommand{Name: c.name, Description: c.desc, Contexts: guildOnly,
-				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subBungie, Description: c.desc}}})
+		for _, name := range []string{cmdLink, cmdUnlink} {
+			cmds = append(cmds, &discordgo.ApplicationCommand{Name: name, Contexts: guildOnly,
+				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subBungie}}})
 		}
 	}
 	statusChoices := []*discordgo.ApplicationCommandOptionChoice{}
 	for _, st := range listStatuses {
-		statusChoices = append(statusChoices, &discordgo.ApplicationCommandOptionChoice{Name: string(st), Value: string(st)})
+		statusChoices = append(statusChoices, &discordgo.ApplicationCommandOptionChoice{Value: string(st)})
 	}
-	member := func(desc string) *discordgo.ApplicationCommandOption {
-		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionUser, Name: optMember, Description: desc, Required: true}
-	}
+	member := &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionUser, Name: optMember, Required: true}
 	cmds = append(cmds, &discordgo.ApplicationCommand{
-		Name: cmdReports, Description: "Look reports up", Contexts: guildOnly,
+		Name: cmdReports, Contexts: guildOnly,
 		Options: []*discordgo.ApplicationCommandOption{
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subMine, Description: "Your latest reports and where each stands"},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subList, Description: "Moderators: recent reports in this server",
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subMine},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subList,
 				Options: []*discordgo.ApplicationCommandOption{
-					{Type: discordgo.ApplicationCommandOptionString, Name: optStatus, Description: "Only reports with this status", Choices: statusChoices},
-					{Type: discordgo.ApplicationCommandOptionString, Name: optPlayer, Description: "Only reports about this player (name, id or @member)", MaxLength: maxPlayerFilter},
+					{Type: discordgo.ApplicationCommandOptionString, Name: optStatus, Choices: statusChoices},
+					{Type: discordgo.ApplicationCommandOptionString, Name: optPlayer, MaxLength: maxPlayerFilter},
 				}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subBar, Description: "Moderators: stop a member from filing reports for a while",
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subBar,
 				Options: []*discordgo.ApplicationCommandOption{
-					member("The member to bar"),
-					{Type: discordgo.ApplicationCommandOptionString, Name: optDuration, Description: "For how long, e.g. 12h, 7d, 30d (at most 365d)", Required: true, MaxLength: 20},
+					member,
+					{Type: discordgo.ApplicationCommandOptionString, Name: optDuration, Required: true, MaxLength: 20},
 				}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subUnbar, Description: "Moderators: let a barred member report again",
-				Options: []*discordgo.ApplicationCommandOption{member("The member to let report again")}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subUnbar,
+				Options: []*discordgo.ApplicationCommandOption{ptr(*member)}},
 		},
 	})
 	rallyHereChoices := []*discordgo.ApplicationCommandOptionChoice{}
 	for _, r := range reporting.RallyHereReasons() {
-		rallyHereChoices = append(rallyHereChoices, &discordgo.ApplicationCommandOptionChoice{Name: r, Value: r})
+		rallyHereChoices = append(rallyHereChoices, &discordgo.ApplicationCommandOptionChoice{Value: r})
 	}
 	reasonAdd := []*discordgo.ApplicationCommandOption{
-		{Type: discordgo.ApplicationCommandOptionString, Name: optLabel, Description: "What players see, e.g. Toxic voice chat",
-			Required: true, MaxLength: reporting.MaxReasonLabel},
+		{Type: discordgo.ApplicationCommandOptionString, Name: optLabel, Required: true, MaxLength: reporting.MaxReasonLabel},
 	}
 	var games []*discordgo.ApplicationCommandOption
 	if enabled(reporting.RallyHere) {
 		reasonAdd = append(reasonAdd, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString,
-			Name: optRallyHereReason, Description: "The RallyHere reason it files as", Choices: rallyHereChoices})
-		games = append(games, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean,
-			Name: optRallyHere, Description: "Take RallyHere reports in this server"})
+			Name: optRallyHereReason, Choices: rallyHereChoices})
+		games = append(games, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean, Name: optRallyHere})
 	}
 	if enabled(reporting.Destiny2) {
 		reasonAdd = append(reasonAdd, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString,
-			Name: optDestinyReason, Description: "The Destiny 2 reason it files as (Category › Reason)", Autocomplete: true})
-		games = append(games, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean,
-			Name: optDestiny2, Description: "Take Destiny 2 reports in this server"})
+			Name: optDestinyReason, Autocomplete: true})
+		games = append(games, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean, Name: optDestiny2})
+	}
+	languages := []*discordgo.ApplicationCommandOptionChoice{{Value: languageAuto}}
+	for _, l := range cat.Languages() {
+		languages = append(languages, &discordgo.ApplicationCommandOptionChoice{Name: l.Name, Value: l.Code})
 	}
 	cmds = append(cmds, &discordgo.ApplicationCommand{
-		Name: cmdConfig, Description: "Report settings of this server", Contexts: guildOnly,
+		Name: cmdConfig, Contexts: guildOnly,
 		DefaultMemberPermissions: &manageGuild,
 		Options: []*discordgo.ApplicationCommandOption{
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subShow, Description: "Show this server's report settings"},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subChannel, Description: "Where reports are posted for moderators (leave empty: nowhere)",
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subShow},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subChannel,
 				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionChannel, Name: optChannel,
-					Description: "The mod-log channel", ChannelTypes: []discordgo.ChannelType{discordgo.ChannelTypeGuildText,
+					ChannelTypes: []discordgo.ChannelType{discordgo.ChannelTypeGuildText,
 						discordgo.ChannelTypeGuildNews, discordgo.ChannelTypeGuildPublicThread, discordgo.ChannelTypeGuildPrivateThread}}}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subModRole, Description: "A role whose members handle reports (leave empty: none)",
-				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionRole, Name: optRole, Description: "The moderators' role"}}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subLimit, Description: "How many reports each member may file",
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subModRole,
+				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionRole, Name: optRole}}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subLimit,
 				Options: []*discordgo.ApplicationCommandOption{
-					{Type: discordgo.ApplicationCommandOptionInteger, Name: optCount, Description: "Reports…", Required: true, MinValue: ptr(1.0), MaxValue: 10000},
-					{Type: discordgo.ApplicationCommandOptionString, Name: optPer, Description: "…per this long, e.g. 10m, 1h, 1d", Required: true, MaxLength: 20},
+					{Type: discordgo.ApplicationCommandOptionInteger, Name: optCount, Required: true, MinValue: ptr(1.0), MaxValue: 10000},
+					{Type: discordgo.ApplicationCommandOptionString, Name: optPer, Required: true, MaxLength: 20},
 				}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subAnonymous, Description: "Hide who reported from moderators",
-				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionBoolean, Name: optOn, Description: "On or off", Required: true}}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasons, Description: "List the report reasons"},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonAdd, Description: "Add a report reason", Options: reasonAdd},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subGames, Description: "Turn each game's reports on or off in this server", Options: games},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonRemove, Description: "Remove a report reason",
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subAnonymous,
+				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionBoolean, Name: optOn, Required: true}}},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasons},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonAdd, Options: reasonAdd},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subGames, Options: games},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonRemove,
 				Options: []*discordgo.ApplicationCommandOption{
-					{Type: discordgo.ApplicationCommandOptionString, Name: optReason, Description: "The reason to remove",
-						Required: true, Autocomplete: true},
+					{Type: discordgo.ApplicationCommandOptionString, Name: optReason, Required: true, Autocomplete: true},
 				}},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonReset, Description: "Put the default reasons back"},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonReset},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subLanguage,
+				Options: []*discordgo.ApplicationCommandOption{
+					{Type: discordgo.ApplicationCommandOptionString, Name: optLocale, Required: true, Choices: languages},
+				}},
 		},
 	})
+	for _, c := range cmds {
+		localize(cat, c)
+	}
 	return cmds
+}
+
+// Catalog ids of what Discord shows of the commands: command.<path> is the
+// description of a command, subcommand or option, path being the names from the
+// command down ("reports bar member"); choice.<path> <value> names a choice;
+// command_name.<name> is a context menu command's name.
+const (
+	commandPrefix     = "command."
+	choicePrefix      = "choice."
+	commandNamePrefix = "command_name."
+	// statusChoice names the statuses, as /reports list offers them.
+	statusChoice = choicePrefix + cmdReports + " " + subList + " " + optStatus + " "
+)
+
+// localize sets c's descriptions and choice names from the catalog: English, and the
+// other languages as Discord localizations. A context menu command has no
+// description; its name is localized. Language choices keep each language's own name.
+func localize(cat *catalog.Catalog, c *discordgo.ApplicationCommand) {
+	if c.Type == discordgo.UserApplicationCommand || c.Type == discordgo.MessageApplicationCommand {
+		c.NameLocalizations = ptr(cat.Localizations(commandNamePrefix+c.Name, nil))
+		return
+	}
+	c.Description = cat.Source().T(commandPrefix+c.Name, nil)
+	c.DescriptionLocalizations = ptr(cat.Localizations(commandPrefix+c.Name, nil))
+	var walk func(path string, opts []*discordgo.ApplicationCommandOption)
+	walk = func(path string, opts []*discordgo.ApplicationCommandOption) {
+		for _, o := range opts {
+			p := path + " " + o.Name
+			o.Description = cat.Source().T(commandPrefix+p, nil)
+			o.DescriptionLocalizations = cat.Localizations(commandPrefix+p, nil)
+			for _, ch := range o.Choices {
+				if ch.Name != "" {
+					// A language's own name, the same in every language.
+					ch.NameLocalizations = map[discordgo.Locale]string{}
+					for _, locale := range cat.Locales() {
+						ch.NameLocalizations[locale] = ch.Name
+					}
+					continue
+				}
+				id := choicePrefix + p + " " + ch.Value.(string)
+				ch.Name = cat.Source().T(id, nil)
+				ch.NameLocalizations = cat.Localizations(id, nil)
+			}
+			walk(p, o.Options)
+		}
+	}
+	walk(c.Name, c.Options)
 }

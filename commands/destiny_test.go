@@ -249,7 +249,7 @@ func TestDestinyAPIMode(t *testing.T) {
 		h.linkBungie(alice.ID, me)
 		unlink := h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdUnlink, subBungie), nil)).Reply.Data.Content
 		again := h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdUnlink, subBungie), nil)).Reply.Data.Content
-		if unlink != msgUnlinked(true) || again != msgUnlinked(false) {
+		if unlink != msgUnlinked(en, true) || again != msgUnlinked(en, false) {
 			t.Fatalf("unlink %q, again %q", unlink, again)
 		}
 	})

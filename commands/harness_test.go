@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
 	"github.com/reportbot/reportbot/reporting/bungie"
@@ -224,6 +225,8 @@ type harnessOptions struct {
 	global      config.Rate
 	// bungie turns Destiny 2 on, in this mode (reporting.BungieLink or BungieAPIMode).
 	bungie string
+	// catalog replaces the shipped messages (the pseudo-locale).
+	catalog *catalog.Catalog
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -271,11 +274,15 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.svc = reporting.NewService(rdb, opts)
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	h.pipeline = reporting.NewPipeline(h.svc, NewNotifier(h.discord, &http.Client{Transport: h.fetched}, h.cdnHosts(), log), reporting.PipelineOptions{
+	notifier := NewNotifier(h.discord, &http.Client{Transport: h.fetched}, h.cdnHosts(), log).WithService(h.svc)
+	if o.catalog != nil {
+		notifier.cat = o.catalog
+	}
+	h.pipeline = reporting.NewPipeline(h.svc, notifier, reporting.PipelineOptions{
 		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
 		ClaimIdle: time.Second, AttemptTimeout: 3 * time.Second,
 	})
-	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log, CDNHosts: h.cdnHosts()})
+	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log, CDNHosts: h.cdnHosts(), Catalog: o.catalog})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -9,283 +9,271 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
 )
 
-// Everything a person reads comes from this file, so the wording can be reviewed in
-// one place (and is pinned by testdata/messages.golden).
+// Everything a person reads is a message of the catalog (commands/catalog/locales),
+// rendered here in the reader's language; the English wording is pinned by
+// testdata/messages.golden, every other language by testdata/messages.<code>.golden.
 
-func msgInternal(ref string) string {
-	return fmt.Sprintf("Something went wrong on our side (ref `%s`). Try again in a minute; if it keeps happening, give a moderator the ref.", ref)
+// words is a reader's language: the catalog's messages in it, and Bungie's names of
+// the Destiny report reasons in it.
+type words struct {
+	*catalog.Localizer
+	// destiny names a Destiny reason ("Category › Reason") in this language.
+	destiny func(reporting.DestinyReason) string
 }
 
-const (
-	msgGuildOnly       = "Reports can only be made in a server."
-	msgNotAdmin        = "Only members with the **Manage Server** permission can change the report settings."
-	msgNotModerator    = "Only moderators (members with **Manage Messages**, or the server's moderator role) can do that."
-	msgReportGone      = "That report is no longer kept (reports are deleted after the retention period)."
-	msgSelf            = "You can't report yourself."
-	msgBot             = "Bots can't be reported."
-	msgNotYours        = "This isn't your report; only the person who started it can use it."
-	msgExpired         = "This form has expired. Start again with `/report player`."
-	msgForgedReason    = "That reason isn't on this server's list (an admin may have just changed it). Open the form again and pick one from the list."
-	msgReporterUnknown = "Your Discord account isn't linked to a RallyHere player, so the report can't say who sent it. Link Discord in the game's account settings, then try again."
-	msgReasonsReset    = "The reason list is back to the defaults."
-)
+// v is shorthand for a message's values.
+type v = catalog.V
 
-func msgUnknownInteraction() string {
-	return "I don't recognise that button or form; it may be from an older version of the bot. Start again with `/report`."
+func msgInternal(w words, ref string) string {
+	return w.T("reply.internal", v{"Ref": ref})
 }
 
-func msgGameOff(g reporting.Game) string {
-	return fmt.Sprintf("This bot isn't set up to report %s players. Ask whoever runs the bot.", g.Title())
+func msgGameOff(w words, g reporting.Game) string {
+	return w.T("reply.game_off", v{"Game": gameTitle(w, g)})
 }
 
-func msgGameOffHere(g reporting.Game) string {
-	return fmt.Sprintf("Reports of %s players are turned off in this server. An admin can turn them on with `/report-config games`.", g.Title())
+func msgGameOffHere(w words, g reporting.Game) string {
+	return w.T("reply.game_off_here", v{"Game": gameTitle(w, g)})
 }
 
-const msgLinkBungie = "Link your Bungie.net account so the bot can file your Destiny 2 reports with Bungie. The button works once, for the next 10 minutes; the bot keeps only what it needs to file reports, encrypted, and `/unlink bungie` deletes it."
-
-func msgUnlinked(was bool) string {
+func msgUnlinked(w words, was bool) string {
 	if !was {
-		return "You had no Bungie.net account linked."
+		return w.T("reply.nothing_to_unlink", nil)
 	}
-	return "Your Bungie.net account is unlinked: the bot no longer holds its tokens."
+	return w.T("reply.unlinked", nil)
 }
 
-func msgGames(st reporting.Settings, enabled func(reporting.Game) bool) string {
+func msgGames(w words, st reporting.Settings, enabled func(reporting.Game) bool) string {
 	var parts []string
 	for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
 		if !enabled(g) {
 			continue
 		}
-		state := "on"
+		id := "games.on"
 		if !st.GameOn(g) {
-			state = "off"
+			id = "games.off"
 		}
-		parts = append(parts, fmt.Sprintf("%s reports: **%s**", g.Title(), state))
+		parts = append(parts, w.T(id, v{"Game": gameTitle(w, g)}))
 	}
 	return strings.Join(parts, " · ")
 }
 
-func msgNoReasons(g reporting.Game) string {
-	return fmt.Sprintf("This server has no report reasons for %s yet. An admin can add one with `/report-config reason-add`.", g.Title())
+func msgNoReasons(w words, g reporting.Game) string {
+	return w.T("reply.no_reasons", v{"Game": gameTitle(w, g)})
 }
 
-func msgBadInput(e *reporting.InputError) string {
+// problem says what is wrong with an input, in words (the catalog's problem.*).
+func problem(w words, e *reporting.InputError) string {
+	if n, ok := e.Vars["Count"].(int); ok {
+		return w.N("problem."+e.Problem, n, e.Vars)
+	}
+	return w.T("problem."+e.Problem, e.Vars)
+}
+
+func msgBadInput(w words, e *reporting.InputError) string {
+	vars := v{"Problem": problem(w, e), "Field": e.Field}
 	switch e.Field {
 	case inputPlayer:
-		return fmt.Sprintf("I can't look that player up: %s. Give their in-game name or their player ID.", e.Problem)
+		return w.T("bad_input.player", vars)
 	case inputDescription:
-		return fmt.Sprintf("Your description is too long: %s.", e.Problem)
+		return w.T("bad_input.text", vars)
 	case inputMatch:
-		return fmt.Sprintf("That match ID isn't valid: %s.", e.Problem)
+		return w.T("bad_input.match", vars)
 	case inputEvidence:
-		return fmt.Sprintf("Those files can't be attached: %s.", e.Problem)
+		return w.T("bad_input.evidence", vars)
 	}
-	return fmt.Sprintf("The %s isn't valid: %s.", e.Field, e.Problem)
+	return w.T("bad_input.field", vars)
 }
 
-func msgLimited(d reporting.Decision, now time.Time) string {
+func msgLimited(w words, d reporting.Decision, now time.Time) string {
 	at := now.Add(d.RetryAfter)
 	switch d.Scope {
 	case reporting.LimitBarred:
 		if d.RetryAfter <= 0 {
-			return "A moderator has barred you from reporting in this server."
+			return w.T("limit.barred", nil)
 		}
-		return fmt.Sprintf("A moderator has barred you from reporting in this server until %s.", stamp(at, "f"))
+		return w.T("limit.barred_until", v{"Until": stamp(at, "f")})
 	case reporting.LimitDuplicate:
-		return fmt.Sprintf("You already reported this player in the last 24 hours. You can report them again %s.", stamp(at, "R"))
+		return w.T("limit.duplicate", v{"When": stamp(at, "R")})
 	case reporting.LimitGlobal:
-		return fmt.Sprintf("You've reached the limit of %s across all servers. You can report again %s.", rate(d.Limit), stamp(at, "R"))
+		return w.T("limit.global", v{"Rate": rate(w, d.Limit), "When": stamp(at, "R")})
 	}
-	return fmt.Sprintf("You've reached this server's limit of %s. You can report again %s.", rate(d.Limit), stamp(at, "R"))
+	return w.T("limit.guild", v{"Rate": rate(w, d.Limit), "When": stamp(at, "R")})
 }
 
-func msgTargetNotLinked(t reporting.Target) string {
-	return fmt.Sprintf("%s hasn't linked Discord to a game account, so I can't tell which player they are. Use `/report player` with their in-game name instead.", who(t))
+func msgTargetNotLinked(w words, t reporting.Target) string {
+	return w.T("reply.target_not_linked", v{"Player": who(w, t)})
 }
 
-func msgPlayerNotFound(t reporting.Target) string {
+func msgPlayerNotFound(w words, t reporting.Target) string {
 	if t.Kind == reporting.TargetUUID {
-		return fmt.Sprintf("RallyHere has no player with the ID `%s`. Check the ID and try again.", t.Value)
+		return w.T("reply.player_not_found_id", v{"ID": t.Value})
 	}
-	return fmt.Sprintf("No RallyHere player is named “%s”. Check the spelling (names are case-sensitive) or use their player ID.", escape(t.Value))
+	return w.T("reply.player_not_found_name", v{"Name": escape(t.Value)})
 }
 
-func msgAmbiguous(name string, n int) string {
-	return fmt.Sprintf("%d players are named “%s”. Pick the one you mean:", n, escape(name))
+func msgAmbiguous(w words, name string, n int) string {
+	return w.N("reply.ambiguous", n, v{"Name": escape(name)})
 }
 
-func msgSending(t reporting.Target) string {
-	return fmt.Sprintf("Sending your report about %s…", who(t))
+func msgSending(w words, t reporting.Target) string {
+	return w.T("reply.sending", v{"Player": who(w, t)})
 }
 
-func msgDelivered(r *reporting.Report) string {
+func msgDelivered(w words, r *reporting.Report) string {
 	if r.Game == reporting.Destiny2 {
-		return fmt.Sprintf("✅ Your report about %s in activity `%s` was sent to Bungie.\nOur reference: `%s`", about(r), r.ActivityID, r.ID)
+		return w.T("news.delivered_bungie", v{"Player": about(w, r), "Activity": r.ActivityID, "Ref": r.ID})
 	}
-	return fmt.Sprintf("✅ Your report about %s was sent to %s.\n%s report ID: `%s` · our reference: `%s`",
-		about(r), r.Game.Title(), r.Game.Title(), r.UpstreamID, r.ID)
+	return w.T("news.delivered", v{"Player": about(w, r), "Game": gameTitle(w, r.Game), "UpstreamID": r.UpstreamID, "Ref": r.ID})
 }
 
-func msgHandedOff(r *reporting.Report) string {
-	return fmt.Sprintf("↗️ Almost done: Bungie takes Destiny 2 reports on its own site. Open Bungie's report page for %s, sign in if asked, and submit it there: <%s>\nYour report is recorded here too (reference `%s`), and the server's moderators can see it.",
-		about(r), r.Link, r.ID)
+func msgHandedOff(w words, r *reporting.Report) string {
+	return w.T("news.handed_off", v{"Player": about(w, r), "Link": r.Link, "Ref": r.ID})
 }
 
 // msgReporterNews tells a reporter what became of their report (SPEC §4): the
 // pipeline sends it as an edit of their answer, or as a DM.
-func msgReporterNews(r *reporting.Report, now time.Time) string {
-	about, ref, game := about(r), "`"+r.ID+"`", r.Game.Title()
-	activity := "`" + r.ActivityID + "`"
+func msgReporterNews(w words, r *reporting.Report, now time.Time) string {
+	vars := v{"Player": about(w, r), "Ref": r.ID, "Game": gameTitle(w, r.Game), "Activity": r.ActivityID}
+	refunded := func(text string) string { return w.T("news.failed.refunded", v{"Text": text}) }
 	switch reporting.ReporterNews(r) {
 	case "delivered":
-		return msgDelivered(r)
+		return msgDelivered(w, r)
 	case "handed_off":
-		return msgHandedOff(r)
+		return msgHandedOff(w, r)
 	case "choosing":
 		if r.Game == reporting.Destiny2 {
-			return fmt.Sprintf("Who in activity %s are you reporting? %d players were there; pick one below.", activity, len(r.Candidates))
+			return w.N("news.choosing_activity", len(r.Candidates), vars)
 		}
-		return msgAmbiguous(r.Target.Value, len(r.Candidates))
+		return msgAmbiguous(w, r.Target.Value, len(r.Candidates))
 	case "retrying":
-		return fmt.Sprintf("⏳ %s isn't answering right now. Your report about %s is saved (reference %s) and the bot will keep trying for up to a day; you'll hear here or by direct message when it's through. `/reports mine` shows where it stands.", game, about, ref)
+		return w.T("news.retrying", vars)
 	case "claimed":
-		return fmt.Sprintf("👀 A moderator is looking at your report about %s (%s).", about, ref)
+		return w.T("news.claimed", vars)
 	case "resolved":
-		return fmt.Sprintf("✔️ A moderator resolved your report about %s (%s). Thank you for reporting.", about, ref)
+		return w.T("news.resolved", vars)
 	case "dismissed":
-		return fmt.Sprintf("A moderator dismissed your report about %s (%s).", about, ref)
+		return w.T("news.dismissed", vars)
 	}
 	// failed
 	switch r.Fault {
 	case reporting.FaultInvalid:
-		return fmt.Sprintf("❌ %s refused your report about %s: %s. Nothing was filed, and it doesn't count against your limit.", game, about, escape(r.FaultDetail))
-	case reporting.FaultTargetGone:
-		return fmt.Sprintf("❌ %s says the player you reported (%s) doesn't exist (any more). Nothing was filed, and it doesn't count against your limit.", game, about)
+		vars["Detail"] = escape(r.FaultDetail)
+		return w.T("news.failed.invalid", vars)
 	case reporting.FaultPlayerNotFound:
-		return "❌ " + msgPlayerNotFound(r.Target) + " Nothing was filed, and it doesn't count against your limit."
+		return refunded(msgPlayerNotFound(w, r.Target))
 	case reporting.FaultAmbiguous:
-		return fmt.Sprintf("❌ Several %s players are named “%s”. Nothing was filed and it doesn't count against your limit; report again with their player ID.", game, escape(r.Target.Value))
+		vars["Name"] = escape(r.Target.Value)
+		return w.T("news.failed.ambiguous", vars)
 	case reporting.FaultReporterNotLinked:
-		return "❌ " + msgReporterUnknown + " Nothing was filed, and it doesn't count against your limit."
+		return refunded(w.T("reply.reporter_unknown", nil))
 	case reporting.FaultTargetNotLinked:
-		return "❌ " + msgTargetNotLinked(r.Target)
+		return "❌ " + msgTargetNotLinked(w, r.Target)
 	case reporting.FaultSelfReport:
-		return "❌ " + msgSelf
-	case reporting.FaultDuplicate:
-		return fmt.Sprintf("❌ You already reported %s in the last 24 hours, so this report was not filed again. It doesn't count against your limit.", about)
-	case reporting.FaultActivityNotFound:
-		return fmt.Sprintf("❌ Bungie has no activity %s: check its id or link. Nothing was filed, and it doesn't count against your limit.", activity)
-	case reporting.FaultActivityPrivate:
-		return fmt.Sprintf("❌ Activity %s is private on Bungie.net, so the bot can't see who was there. Nothing was filed, and it doesn't count against your limit.", activity)
-	case reporting.FaultNobodyElse:
-		return fmt.Sprintf("❌ Nobody but you was in activity %s. Nothing was filed, and it doesn't count against your limit.", activity)
-	case reporting.FaultOffenderNotInActivity:
-		return fmt.Sprintf("❌ Bungie says %s wasn't in activity %s. Nothing was filed, and it doesn't count against your limit.", about, activity)
-	case reporting.FaultReporterNotInActivity:
-		return fmt.Sprintf("❌ Bungie only takes reports from players who were in the activity, and your linked account wasn't in %s. Nothing was filed, and it doesn't count against your limit.", activity)
-	case reporting.FaultBungieNotLinked:
-		return "❌ To file Destiny 2 reports the bot needs your Bungie.net account: run `/link bungie`, then report again. Nothing was filed, and it doesn't count against your limit."
-	case reporting.FaultRelink:
-		return "❌ Your Bungie.net link has expired or was revoked. Run `/link bungie` again, then report again. Nothing was filed, and it doesn't count against your limit."
-	case reporting.FaultExpired:
-		return fmt.Sprintf("❌ Your report about %s (reference %s) couldn't be delivered: %s was unavailable for a whole day. The server's moderators can still see it.", about, ref, game)
+		return "❌ " + w.T("reply.self", nil)
+	case reporting.FaultTargetGone, reporting.FaultDuplicate, reporting.FaultActivityNotFound, reporting.FaultActivityPrivate,
+		reporting.FaultNobodyElse, reporting.FaultOffenderNotInActivity, reporting.FaultReporterNotInActivity,
+		reporting.FaultBungieNotLinked, reporting.FaultRelink, reporting.FaultExpired:
+		return w.T("news.failed."+string(r.Fault), vars)
 	}
-	return fmt.Sprintf("❌ Your report about %s (reference %s) couldn't be filed: %s. That is a problem with the bot's set-up, not with your report; the bot's operator will find it in the logs under %s.",
-		about, ref, faultText(r.Fault, r.FaultDetail), ref)
+	vars["Fault"] = faultText(w, r.Fault, r.FaultDetail)
+	return w.T("news.failed.setup", vars)
 }
 
 // msgMine lists a reporter's latest reports (/reports mine).
-func msgMine(list []*reporting.Report, now time.Time) string {
+func msgMine(w words, list []*reporting.Report, now time.Time) string {
 	if len(list) == 0 {
-		return "You haven't filed any reports (or they're older than the bot keeps)."
+		return w.T("mine.empty", nil)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Your latest reports**\n")
+	b.WriteString(w.T("mine.title", nil) + "\n")
 	for _, r := range list {
-		fmt.Fprintf(&b, "• `%s` %s · %s about %s · %s\n", r.ID, stamp(r.CreatedAt.Time, "R"), escape(r.Reason.Label), about(r), statusLine(r, now))
+		b.WriteString(w.T("mine.line", v{"ID": r.ID, "When": stamp(r.CreatedAt.Time, "R"), "Reason": escape(reasonLabel(w, r.Reason)),
+			"Player": about(w, r), "Status": statusLine(w, r, now)}) + "\n")
 	}
 	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
 }
 
 // msgList is a page of /reports list.
-func msgList(list []*reporting.Report, anonymous bool, page int, status, player string, now time.Time) string {
+func msgList(w words, list []*reporting.Report, anonymous bool, page int, status, player string, now time.Time) string {
 	var b strings.Builder
-	b.WriteString("**Reports in this server**")
+	b.WriteString(w.T("list.title", nil))
 	var filters []string
 	if status != "all" {
-		filters = append(filters, "status "+status)
+		filters = append(filters, w.T("list.filter_status", v{"Status": statusName(w, reporting.Status(status))}))
 	}
 	if player != "" {
-		filters = append(filters, "player “"+escape(player)+"”")
+		filters = append(filters, w.T("list.filter_player", v{"Player": escape(player)}))
 	}
 	if len(filters) > 0 {
 		b.WriteString(" · " + strings.Join(filters, ", "))
 	}
-	fmt.Fprintf(&b, " · page %d\n", page+1)
+	b.WriteString(" · " + w.T("list.page", v{"Page": page + 1}) + "\n")
 	if len(list) == 0 {
-		b.WriteString("No reports match.")
+		b.WriteString(w.T("list.none", nil))
 		return b.String()
 	}
 	for _, r := range list {
 		by := "<@" + r.ReporterID + ">"
 		if anonymous {
-			by = "anonymous"
+			by = w.T("list.anonymous", nil)
 		}
-		fmt.Fprintf(&b, "• `%s` %s · %s about %s · by %s · %s\n", r.ID, stamp(r.CreatedAt.Time, "R"), escape(r.Reason.Label), about(r), by, statusLine(r, now))
+		b.WriteString(w.T("list.line", v{"ID": r.ID, "When": stamp(r.CreatedAt.Time, "R"), "Reason": escape(reasonLabel(w, r.Reason)),
+			"Player": about(w, r), "By": by, "Status": statusLine(w, r, now)}) + "\n")
 	}
 	return truncate(strings.TrimRight(b.String(), "\n"), 2000)
 }
 
-func msgBarred(memberID string, until time.Time) string {
-	return fmt.Sprintf("<@%s> can't file reports in this server until %s. `/reports unbar` lifts it.", memberID, stamp(until, "f"))
+func msgBarred(w words, memberID string, until time.Time) string {
+	return w.T("reply.barred", v{"Member": "<@" + memberID + ">", "Until": stamp(until, "f")})
 }
 
-func msgUnbarred(memberID string, was bool) string {
+func msgUnbarred(w words, memberID string, was bool) string {
 	if !was {
-		return fmt.Sprintf("<@%s> wasn't barred from reporting.", memberID)
+		return w.T("reply.not_barred", v{"Member": "<@" + memberID + ">"})
 	}
-	return fmt.Sprintf("<@%s> can file reports again.", memberID)
+	return w.T("reply.unbarred", v{"Member": "<@" + memberID + ">"})
 }
 
-func msgAlreadyClosed(r *reporting.Report) string {
-	return fmt.Sprintf("Report `%s` is already %s; it can't be changed any more.", r.ID, r.Moderation)
+func msgAlreadyClosed(w words, r *reporting.Report) string {
+	return w.T("reply.already_closed", v{"ID": r.ID, "Status": statusName(w, r.Moderation)})
 }
 
 // Settings messages.
 
-func msgReasonAdded(r reporting.Reason, count int) string {
-	return fmt.Sprintf("Added **%s** (%s). This server now has %d reasons.", escape(r.Label), mappings(r), count)
+func msgReasonAdded(w words, r reporting.Reason, count int) string {
+	return w.N("reason.added", count, v{"Label": escape(r.Label), "Mappings": mappings(w, r)})
 }
 
-func msgReasonRemoved(label string, count int) string {
-	return fmt.Sprintf("Removed **%s**. This server now has %d reasons.", escape(label), count)
+func msgReasonRemoved(w words, label string, count int) string {
+	return w.N("reason.removed", count, v{"Label": escape(label)})
 }
 
-func msgNoSuchReason(key string) string {
-	return fmt.Sprintf("This server has no reason “%s”. `/report-config reasons` lists them.", escape(key))
+func msgNoSuchReason(w words, key string) string {
+	return w.T("reason.no_such", v{"Key": escape(key)})
 }
 
-func msgReasonExists(label string) string {
-	return fmt.Sprintf("This server already has a reason called **%s**.", escape(label))
+func msgReasonExists(w words, label string) string {
+	return w.T("reason.exists", v{"Label": escape(label)})
 }
 
-func msgTooManyReasons() string {
-	return fmt.Sprintf("This server already has %d reasons, the most a list can offer. Remove one first.", reporting.MaxReasons)
+func msgTooManyReasons(w words) string {
+	return w.N("reason.too_many", reporting.MaxReasons, nil)
 }
 
-func msgReasons(list []reporting.Reason) string {
+func msgReasons(w words, list []reporting.Reason) string {
 	if len(list) == 0 {
-		return "This server has no reasons. Add one with `/report-config reason-add`, or `/report-config reason-reset` for the defaults."
+		return w.T("reasons.empty", nil)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Report reasons** (%d of %d)\n", len(list), reporting.MaxReasons)
+	b.WriteString(w.N("reasons.title", len(list), v{"Max": reporting.MaxReasons}) + "\n")
 	for _, r := range list {
-		fmt.Fprintf(&b, "• **%s** — %s\n", escape(r.Label), mappings(r))
+		b.WriteString(w.T("reasons.line", v{"Label": escape(reasonLabel(w, r)), "Mappings": mappings(w, r)}) + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -296,107 +284,171 @@ type ShowView struct {
 	Games     []reporting.Game // games the operator configured
 	MaxLimit  config.Rate
 	Transport string
+	// Language is the mod log's language: the admin's choice (Settings.Language),
+	// else the server's Discord locale.
+	Language *catalog.Localizer
 }
 
-func msgShow(v ShowView) string {
+func msgShow(w words, sv ShowView) string {
 	var b strings.Builder
-	b.WriteString("**Report settings for this server**\n")
-	games := "none (the operator configured no game)"
-	if len(v.Games) > 0 {
-		games = msgGames(v.Settings, func(g reporting.Game) bool { return slices.Contains(v.Games, g) })
+	b.WriteString(w.T("show.title", nil) + "\n")
+	games := w.T("show.games_none", nil)
+	if len(sv.Games) > 0 {
+		games = msgGames(w, sv.Settings, func(g reporting.Game) bool { return slices.Contains(sv.Games, g) })
 	}
-	fmt.Fprintf(&b, "Games: %s\n", games)
-	source := "set by an admin"
-	if !v.Settings.LimitSet {
-		source = "the bot's default"
+	b.WriteString(w.T("show.games", v{"Games": games}) + "\n")
+	source := w.T("show.limit_admin", nil)
+	if !sv.Settings.LimitSet {
+		source = w.T("show.limit_default", nil)
 	}
-	fmt.Fprintf(&b, "Limit per member: %s (%s; the bot allows at most %s)\n", rate(v.Settings.Limit), source, rate(v.MaxLimit))
-	channel := "off (`/report-config channel` sets one)"
-	if v.Settings.ModLogChannel != "" {
-		channel = "<#" + v.Settings.ModLogChannel + ">"
+	b.WriteString(w.T("show.limit", v{"Limit": rate(w, sv.Settings.Limit), "Source": source, "Max": rate(w, sv.MaxLimit)}) + "\n")
+	channel := w.T("show.modlog_off", nil)
+	if sv.Settings.ModLogChannel != "" {
+		channel = "<#" + sv.Settings.ModLogChannel + ">"
 	}
-	fmt.Fprintf(&b, "Mod log: %s\n", channel)
-	role := "none: moderators are members with Manage Messages"
-	if v.Settings.ModRole != "" {
-		role = "<@&" + v.Settings.ModRole + "> (and members with Manage Messages)"
+	b.WriteString(w.T("show.modlog", v{"Channel": channel}) + "\n")
+	role := w.T("show.mod_role_none", nil)
+	if sv.Settings.ModRole != "" {
+		role = w.T("show.mod_role_set", v{"Role": "<@&" + sv.Settings.ModRole + ">"})
 	}
-	fmt.Fprintf(&b, "Moderator role: %s\n", role)
-	anon := "off: moderators see who reported"
-	if v.Settings.Anonymous {
-		anon = "on: moderators don't see who reported (the bot still keeps it)"
+	b.WriteString(w.T("show.mod_role", v{"Role": role}) + "\n")
+	anon := w.T("show.anonymous_off", nil)
+	if sv.Settings.Anonymous {
+		anon = w.T("show.anonymous_on", nil)
 	}
-	fmt.Fprintf(&b, "Anonymous reports: %s\n", anon)
-	b.WriteString(msgReasons(v.Settings.Reasons))
+	b.WriteString(w.T("show.anonymous", v{"State": anon}) + "\n")
+	if sv.Language != nil {
+		id := "show.language_server"
+		if sv.Settings.Language != "" {
+			id = "show.language_admin"
+		}
+		b.WriteString(w.T(id, v{"Language": sv.Language.Name}) + "\n")
+	}
+	b.WriteString(msgReasons(w, sv.Settings.Reasons))
 	return b.String()
 }
 
-func msgModLogSet(channelID string) string {
-	return fmt.Sprintf("Reports will be posted in <#%s>.", channelID)
+func msgModLogSet(w words, channelID string) string {
+	return w.T("modlog.set", v{"Channel": "<#" + channelID + ">"})
 }
 
-const msgModLogOff = "The mod log is off: reports are no longer posted anywhere. `/reports list` still shows them."
-
-func msgModLogCantPost(channelID string) string {
-	return fmt.Sprintf("I can't post in <#%s>. Give the bot **View Channel**, **Send Messages**, **Embed Links** and **Attach Files** there, then set the channel again.", channelID)
+func msgModLogCantPost(w words, channelID string) string {
+	return w.T("modlog.cant_post", v{"Channel": "<#" + channelID + ">"})
 }
 
-const msgModLogHello = "📋 Reports filed in this server will be posted here, with buttons for moderators to claim, resolve or dismiss them."
-
-func msgModRole(roleID string) string {
+func msgModRole(w words, roleID string) string {
 	if roleID == "" {
-		return "No moderator role: moderators are members with Manage Messages."
+		return w.T("mod_role.none", nil)
 	}
-	return fmt.Sprintf("Members with <@&%s> (and those with Manage Messages) can now handle reports.", roleID)
+	return w.T("mod_role.set", v{"Role": "<@&" + roleID + ">"})
 }
 
-func msgLimitSet(r config.Rate) string {
-	return fmt.Sprintf("Each member can now file %s in this server.", rate(r))
+func msgLimitSet(w words, r config.Rate) string {
+	return w.T("reply.limit_set", v{"Rate": rate(w, r)})
 }
 
-func msgAnonymous(on bool) string {
+func msgAnonymous(w words, on bool) string {
 	if on {
-		return "Anonymous reports are on: moderators won't see who filed a report. The bot still keeps it, for limits and abuse."
+		return w.T("reply.anonymous_on", nil)
 	}
-	return "Anonymous reports are off: moderators see who filed each report."
+	return w.T("reply.anonymous_off", nil)
+}
+
+// msgLanguage confirms the mod log's new language: chosen, or the server's own.
+func msgLanguage(w words, lang *catalog.Localizer, chosen bool) string {
+	if chosen {
+		return w.T("reply.language_set", v{"Language": lang.Name})
+	}
+	return w.T("reply.language_server", v{"Language": lang.Name})
 }
 
 // Formatting helpers.
 
+// gameTitle is the game's name as players read it.
+func gameTitle(w words, g reporting.Game) string {
+	return w.T("game."+string(g), nil)
+}
+
 // who shows a reported player: a member as a mention (which pings nobody: every
 // message sets allowed_mentions to none), an id as code, a name as typed.
-func who(t reporting.Target) string {
+func who(w words, t reporting.Target) string {
 	switch t.Kind {
 	case reporting.TargetMember:
 		return "<@" + t.Value + ">"
 	case reporting.TargetUUID:
 		return "`" + t.Value + "`"
+	case reporting.TargetCharacter:
+		return character(w, t.String(), t.Class, t.Team, escape)
 	case "":
-		return "a player"
+		return w.T("who.someone", nil)
 	}
 	return escape(t.String())
 }
 
-// about shows the player a report is about; a Destiny report's player is only
-// known once chosen from the activity.
-func about(r *reporting.Report) string {
-	if r.Game == reporting.Destiny2 && r.Target.Kind == "" {
-		return "a player of activity `" + r.ActivityID + "`"
+// character shows a player of an activity: "Name#1234 · Hunter · Alpha team", its
+// class and team in the reader's language; esc escapes what Bungie sent (the name,
+// the team, a class the catalog does not know) for where it is shown.
+func character(w words, name, class, team string, esc func(string) string) string {
+	parts := []string{esc(name)}
+	if class != "" {
+		if id := "destiny.class." + class; w.Has(id) {
+			parts = append(parts, w.T(id, nil))
+		} else {
+			parts = append(parts, esc(class))
+		}
 	}
-	return who(r.Target)
-}
-
-func mappings(r reporting.Reason) string {
-	var parts []string
-	if r.RallyHere != "" {
-		parts = append(parts, "RallyHere: `"+r.RallyHere+"`")
-	}
-	if r.Destiny != nil {
-		parts = append(parts, "Destiny 2: "+r.Destiny.Label)
-	}
-	if len(parts) == 0 {
-		return "no game"
+	if team != "" {
+		parts = append(parts, w.T("destiny.team", v{"Team": esc(team)}))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// about shows the player a report is about; a Destiny report's player is only
+// known once chosen from the activity.
+func about(w words, r *reporting.Report) string {
+	if r.Game == reporting.Destiny2 && r.Target.Kind == "" {
+		return w.T("who.activity_player", v{"Activity": r.ActivityID})
+	}
+	return who(w, r.Target)
+}
+
+// defaultLabels are the English labels of the default reasons, by key. A reason with
+// its default label is shown in the reader's language; a label an admin typed is shown
+// as typed.
+var defaultLabels = func() map[string]string {
+	m := map[string]string{}
+	for _, r := range reporting.DefaultReasons() {
+		m[r.Key] = r.Label
+	}
+	return m
+}()
+
+// reasonLabel is a reason's label as the reader sees it (not escaped).
+func reasonLabel(w words, r reporting.Reason) string {
+	if l, ok := defaultLabels[r.Key]; ok && l == r.Label {
+		return w.T("reason."+r.Key+".label", nil)
+	}
+	return r.Label
+}
+
+func mappings(w words, r reporting.Reason) string {
+	var parts []string
+	if r.RallyHere != "" {
+		parts = append(parts, w.T("mapping.rallyhere", v{"Reason": r.RallyHere}))
+	}
+	if r.Destiny != nil {
+		parts = append(parts, w.T("mapping.destiny", v{"Reason": w.destiny(*r.Destiny)}))
+	}
+	if len(parts) == 0 {
+		return w.T("mapping.none", nil)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// statusName is a status as one word (or a few), as the status choices of /reports
+// list name it.
+func statusName(w words, s reporting.Status) string {
+	return w.T(statusChoice+string(s), nil)
 }
 
 // stamp is a Discord timestamp, shown in each reader's own time zone; style R is
@@ -409,34 +461,42 @@ func stamp(t time.Time, style string) string {
 	return fmt.Sprintf("<t:%d:%s>", sec, style)
 }
 
-func rate(r config.Rate) string {
-	n := "reports"
-	if r.Count == 1 {
-		n = "report"
+// rate is a limit in words: "3 reports per 10 minutes", "20 reports per day".
+func rate(w words, r config.Rate) string {
+	if unit, ok := singleUnit(r.Per); ok {
+		return w.N("rate.unit", r.Count, v{"Per": w.T("unit."+unit, nil)})
 	}
-	// "per day" and "per hour" read better than "per 1 day".
-	return fmt.Sprintf("%d %s per %s", r.Count, n, strings.TrimPrefix(humanDuration(r.Per), "1 "))
+	return w.N("rate.span", r.Count, v{"Per": humanDuration(w, r.Per)})
+}
+
+// durationUnits are the units durations are written in, largest first.
+var durationUnits = []struct {
+	size time.Duration
+	name string
+}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+
+// singleUnit reports whether d is exactly one of durationUnits ("per day" reads
+// better than "per 1 day"), and which.
+func singleUnit(d time.Duration) (string, bool) {
+	for _, u := range durationUnits {
+		if d == u.size {
+			return u.name, true
+		}
+	}
+	return "", false
 }
 
 // humanDuration writes d in words: "10 minutes", "24 hours", "1 day 12 hours".
-func humanDuration(d time.Duration) string {
-	units := []struct {
-		size time.Duration
-		name string
-	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+func humanDuration(w words, d time.Duration) string {
 	var parts []string
-	for _, u := range units {
+	for _, u := range durationUnits {
 		if n := d / u.size; n > 0 {
-			s := fmt.Sprintf("%d %s", n, u.name)
-			if n > 1 {
-				s += "s"
-			}
-			parts = append(parts, s)
+			parts = append(parts, w.N("duration."+u.name, int(n), nil))
 			d -= n * u.size
 		}
 	}
 	if len(parts) == 0 {
-		return "0 seconds"
+		return w.N("duration.second", 0, nil)
 	}
 	return strings.Join(parts, " ")
 }
@@ -466,44 +526,29 @@ func NewRef() string {
 
 // msgPaused answers anything that needs Redis while it cannot be reached: nothing
 // was stored or spent, and the ref is the outage's.
-func msgPaused(ref string) string {
-	return fmt.Sprintf("⏸️ Reports are paused for a moment: the bot can't reach its database. Nothing was saved; try again in a minute (ref `%s`).", ref)
+func msgPaused(w words, ref string) string {
+	return w.T("reply.paused", v{"Ref": ref})
 }
 
 // msgStoredUnconfirmed answers a report stored on the database's primary whose copy on
 // a replica was not confirmed in time (REDIS_WAIT_REPLICAS).
-func msgStoredUnconfirmed(id string) string {
-	return fmt.Sprintf("📨 Your report is saved (reference `%s`) and will be sent as usual, but its backup copy couldn't be confirmed, so a database failure right now could lose it. If `/reports mine` doesn't show it in a few minutes, please report again.", id)
-}
-
-// Sign-in pages (package bot shows them in the browser). Each is a title and a detail.
-
-// PageSignInElsewhere is the page of a Bungie.net sign-in that came back in a browser
-// other than the one that opened its link: a consent page someone forwarded.
-func PageSignInElsewhere() (title, detail string) {
-	return "Nothing was linked",
-		"This sign-in was started in another browser, so the bot stopped it and linked nothing. If you ran /link bungie yourself, run it again and open its button in the browser you sign in with. If someone sent you this link, don't use it: it would have linked your Bungie.net account to their Discord account."
-}
-
-// PageSignInOpenedElsewhere is the page of a sign-in link opened in a second browser.
-func PageSignInOpenedElsewhere() (title, detail string) {
-	return "This link was opened in another browser",
-		"A sign-in link works in the first browser that opens it. Run /link bungie in Discord to get a new one, and open it in the browser you sign in with."
+func msgStoredUnconfirmed(w words, id string) string {
+	return w.T("reply.stored_unconfirmed", v{"ID": id})
 }
 
 // msgEvidenceNotFetched is the mod-log line of evidence file n whose URL was refused:
 // its name and why, without a link to it.
-func msgEvidenceNotFetched(n int, e reporting.Evidence) string {
+func msgEvidenceNotFetched(w words, n int, e reporting.Evidence) string {
 	host := e.URL
 	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
 		host = u.Host
 	}
-	why := "its link is not a plain web address"
+	why := w.T("modlog.evidence.not_url", nil)
 	switch e.Refused {
 	case reporting.EvidenceNotCDN:
-		why = "it is not on Discord's CDN (`" + strings.ReplaceAll(truncate(host, 60), "`", "'") + "`)"
+		why = w.T("modlog.evidence.not_cdn", v{"Host": strings.ReplaceAll(truncate(host, 60), "`", "'")})
 	case reporting.EvidenceNotHTTPS:
-		why = "its link is not https"
+		why = w.T("modlog.evidence.not_https", nil)
 	}
-	return fmt.Sprintf("%d. %s: not fetched, %s", n, escape(truncate(e.Filename, 40)), why)
+	return w.T("modlog.evidence.not_fetched", v{"N": n, "File": escape(truncate(e.Filename, 40)), "Why": why})
 }

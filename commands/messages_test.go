@@ -10,8 +10,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/reporting"
+	"github.com/reportbot/reportbot/reporting/bungie/bungietest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files")
@@ -35,102 +37,169 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-// TestMessagesGolden pins every message a person can read, so a change of wording is
-// a reviewed change of testdata/messages.golden.
-func TestMessagesGolden(t *testing.T) {
+// testWords is l with the Destiny reasons named as the fake Bungie.net's manifest
+// names them in l's language.
+func testWords(l *catalog.Localizer) words {
+	return words{Localizer: l, destiny: func(d reporting.DestinyReason) string {
+		cat, reason, _ := strings.Cut(d.Label, " › ")
+		return bungietest.ReasonName(l.Bungie, cat) + " › " + bungietest.ReasonName(l.Bungie, reason)
+	}}
+}
+
+// en is English, the source language.
+var en = testWords(catalog.Shipped().Source())
+
+// tr is message id in English.
+func tr(id string) string { return en.T(id, nil) }
+
+// sampleMessages is every message a person can read, rendered in w's language.
+func sampleMessages(w words) []struct{ name, text string } {
 	now := time.Unix(1_800_000_000, 0)
 	member := reporting.Target{Kind: reporting.TargetMember, Value: "123456789012345678", Label: "<@123456789012345678>"}
 	name := reporting.Target{Kind: reporting.TargetName, Value: "xX_*Sniper*_Xx"}
 	uuid := reporting.Target{Kind: reporting.TargetUUID, Value: "5f1b1e4e-0000-4000-8000-000000000001"}
 	limit := config.Rate{Count: 3, Per: 10 * time.Minute}
 	reasons := reporting.DefaultReasons()
+	cat := catalog.Shipped()
+	german, ok := cat.Lookup("de")
+	if !ok {
+		german = cat.Source()
+	}
+	bad := func(field, problem string, vars v) string {
+		return msgBadInput(w, &reporting.InputError{Field: field, Problem: problem, Vars: vars})
+	}
 	msgs := []struct{ name, text string }{
-		{"internal", msgInternal("ABCD2345")},
-		{"guild only", msgGuildOnly},
-		{"not admin", msgNotAdmin},
-		{"self", msgSelf},
-		{"bot", msgBot},
-		{"not yours", msgNotYours},
-		{"expired", msgExpired},
-		{"forged reason", msgForgedReason},
-		{"unknown interaction", msgUnknownInteraction()},
-		{"reporter not linked", msgReporterUnknown},
-		{"game off", msgGameOff(reporting.RallyHere)},
-		{"no reasons", msgNoReasons(reporting.RallyHere)},
-		{"bad player", msgBadInput(&reporting.InputError{Field: "player", Problem: "it is longer than a player name can be (64 characters)"})},
-		{"bad description", msgBadInput(&reporting.InputError{Field: "description", Problem: "it has 4100 characters and the limit is 4,000"})},
-		{"bad match", msgBadInput(&reporting.InputError{Field: "match", Problem: "it may only have letters, digits, dashes, underscores, dots and colons"})},
-		{"bad evidence", msgBadInput(&reporting.InputError{Field: "evidence", Problem: "at most 5 files"})},
-		{"bad label", msgBadInput(&reporting.InputError{Field: "label", Problem: "it is empty"})},
-		{"limit guild", msgLimited(reporting.Decision{Scope: reporting.LimitGuild, RetryAfter: 9*time.Minute + 500*time.Millisecond, Limit: limit}, now)},
-		{"limit global", msgLimited(reporting.Decision{Scope: reporting.LimitGlobal, RetryAfter: 5 * time.Hour, Limit: config.Rate{Count: 20, Per: 24 * time.Hour}}, now)},
-		{"limit duplicate", msgLimited(reporting.Decision{Scope: reporting.LimitDuplicate, RetryAfter: 23 * time.Hour}, now)},
-		{"limit barred", msgLimited(reporting.Decision{Scope: reporting.LimitBarred, RetryAfter: 48 * time.Hour}, now)},
-		{"target not linked", msgTargetNotLinked(member)},
-		{"player not found by name", msgPlayerNotFound(name)},
-		{"player not found by id", msgPlayerNotFound(uuid)},
-		{"ambiguous", msgAmbiguous("bob", 3)},
-		{"sending", msgSending(member)},
-		{"delivered", msgDelivered(&reporting.Report{ID: "R-0000000000000", Game: reporting.RallyHere, Target: name, UpstreamID: "9b2f"})},
-		{"reason added", msgReasonAdded(reasons[0], 11)},
-		{"reason removed", msgReasonRemoved("Teaming", 9)},
-		{"no such reason", msgNoSuchReason("nope")},
-		{"reason exists", msgReasonExists("Cheating")},
-		{"too many reasons", msgTooManyReasons()},
-		{"reasons reset", msgReasonsReset},
-		{"reasons empty", msgReasons(nil)},
-		{"reasons", msgReasons(reasons)},
-		{"show", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:2], Limit: limit},
-			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
-		{"show configured", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: config.Rate{Count: 5, Per: time.Hour}, LimitSet: true,
-			ModLogChannel: "920000000000000001", ModRole: "930000000000000001", Anonymous: true},
-			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
-		{"show both games", msgShow(ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: limit, Off: map[reporting.Game]bool{reporting.RallyHere: true}},
-			Games: []reporting.Game{reporting.RallyHere, reporting.Destiny2}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}})},
-		{"not moderator", msgNotModerator},
-		{"report gone", msgReportGone},
-		{"barred", msgBarred("123456789012345678", now.Add(7*24*time.Hour))},
-		{"unbarred", msgUnbarred("123456789012345678", true)},
-		{"not barred", msgUnbarred("123456789012345678", false)},
-		{"already closed", msgAlreadyClosed(&reporting.Report{ID: "R-0000000000000", Moderation: reporting.StatusResolved})},
-		{"mod log set", msgModLogSet("920000000000000001")},
-		{"mod log off", msgModLogOff},
-		{"mod log refused", msgModLogCantPost("920000000000000001")},
-		{"mod log hello", msgModLogHello},
-		{"mod role", msgModRole("930000000000000001")},
-		{"mod role cleared", msgModRole("")},
-		{"limit set", msgLimitSet(config.Rate{Count: 5, Per: time.Hour})},
-		{"anonymous on", msgAnonymous(true)},
-		{"anonymous off", msgAnonymous(false)},
-		{"mine empty", msgMine(nil, now)},
-		{"mine", msgMine(sampleReports(now), now)},
-		{"list", msgList(sampleReports(now), false, 0, "all", "", now)},
-		{"list anonymous filtered", msgList(sampleReports(now)[:1], true, 2, "delivered", "bob", now)},
-		{"list empty", msgList(nil, false, 0, "failed", "", now)},
-		{"game off here", msgGameOffHere(reporting.Destiny2)},
-		{"games", msgGames(reporting.Settings{Off: map[reporting.Game]bool{reporting.Destiny2: true}}, func(reporting.Game) bool { return true })},
-		{"games without Destiny", msgGames(reporting.Settings{}, func(g reporting.Game) bool { return g == reporting.RallyHere })},
-		{"bad activity", msgBadInput(&reporting.InputError{Field: "activity", Problem: "it is a link to evil.example, not from Bungie.net or a site of §1.2"})},
-		{"link bungie", msgLinkBungie},
-		{"unlinked", msgUnlinked(true)},
-		{"nothing to unlink", msgUnlinked(false)},
-		{"delivered to Bungie", msgDelivered(&reporting.Report{ID: "R-0000000000000", Game: reporting.Destiny2, ActivityID: "14926341201",
-			Target: reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"}})},
-		{"handed off", msgHandedOff(&reporting.Report{ID: "R-0000000000000", Game: reporting.Destiny2, ActivityID: "14926341201",
-			Target: reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"},
+		{"internal", msgInternal(w, "ABCD2345")},
+		{"guild only", w.T("reply.guild_only", nil)},
+		{"not admin", w.T("reply.not_admin", nil)},
+		{"self", w.T("reply.self", nil)},
+		{"bot", w.T("reply.bot", nil)},
+		{"not yours", w.T("reply.not_yours", nil)},
+		{"expired", w.T("reply.expired", nil)},
+		{"forged reason", w.T("reply.forged_reason", nil)},
+		{"unknown interaction", w.T("reply.unknown_interaction", nil)},
+		{"reporter not linked", w.T("reply.reporter_unknown", nil)},
+		{"game off", msgGameOff(w, reporting.RallyHere)},
+		{"no reasons", msgNoReasons(w, reporting.RallyHere)},
+		{"bad player", bad("player", "player_too_long", nil)},
+		{"bad description", bad("description", "description_too_long", v{"Count": 4100})},
+		{"bad match", bad("match", "match_chars", nil)},
+		{"bad evidence", bad("evidence", "evidence_too_many", v{"Count": 5})},
+		{"bad label", bad("label", "label_empty", nil)},
+		{"limit guild", msgLimited(w, reporting.Decision{Scope: reporting.LimitGuild, RetryAfter: 9*time.Minute + 500*time.Millisecond, Limit: limit}, now)},
+		{"limit global", msgLimited(w, reporting.Decision{Scope: reporting.LimitGlobal, RetryAfter: 5 * time.Hour, Limit: config.Rate{Count: 20, Per: 24 * time.Hour}}, now)},
+		{"limit duplicate", msgLimited(w, reporting.Decision{Scope: reporting.LimitDuplicate, RetryAfter: 23 * time.Hour}, now)},
+		{"limit barred", msgLimited(w, reporting.Decision{Scope: reporting.LimitBarred, RetryAfter: 48 * time.Hour}, now)},
+		{"target not linked", msgTargetNotLinked(w, member)},
+		{"player not found by name", msgPlayerNotFound(w, name)},
+		{"player not found by id", msgPlayerNotFound(w, uuid)},
+		{"ambiguous", msgAmbiguous(w, "bob", 3)},
+		{"sending", msgSending(w, member)},
+		{"delivered", msgDelivered(w, &reporting.Report{ID: "R-0000000000000", Game: reporting.RallyHere, Target: name, UpstreamID: "9b2f"})},
+		{"reason added", msgReasonAdded(w, reasons[0], 11)},
+		{"reason removed", msgReasonRemoved(w, "Teaming", 9)},
+		{"no such reason", msgNoSuchReason(w, "nope")},
+		{"reason exists", msgReasonExists(w, "Cheating")},
+		{"too many reasons", msgTooManyReasons(w)},
+		{"reasons reset", w.T("reply.reasons_reset", nil)},
+		{"reasons empty", msgReasons(w, nil)},
+		{"reasons", msgReasons(w, reasons)},
+		{"show", msgShow(w, ShowView{Settings: reporting.Settings{Reasons: reasons[:2], Limit: limit},
+			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}, Language: cat.Source()})},
+		{"show configured", msgShow(w, ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: config.Rate{Count: 5, Per: time.Hour}, LimitSet: true,
+			ModLogChannel: "920000000000000001", ModRole: "930000000000000001", Anonymous: true, Language: "de"},
+			Games: []reporting.Game{reporting.RallyHere}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}, Language: german})},
+		{"show both games", msgShow(w, ShowView{Settings: reporting.Settings{Reasons: reasons[:1], Limit: limit, Off: map[reporting.Game]bool{reporting.RallyHere: true}},
+			Games: []reporting.Game{reporting.RallyHere, reporting.Destiny2}, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute}, Language: cat.Source()})},
+		{"not moderator", w.T("reply.not_moderator", nil)},
+		{"report gone", w.T("reply.report_gone", nil)},
+		{"barred", msgBarred(w, "123456789012345678", now.Add(7*24*time.Hour))},
+		{"unbarred", msgUnbarred(w, "123456789012345678", true)},
+		{"not barred", msgUnbarred(w, "123456789012345678", false)},
+		{"already closed", msgAlreadyClosed(w, &reporting.Report{ID: "R-0000000000000", Moderation: reporting.StatusResolved})},
+		{"mod log set", msgModLogSet(w, "920000000000000001")},
+		{"mod log off", w.T("modlog.off", nil)},
+		{"mod log refused", msgModLogCantPost(w, "920000000000000001")},
+		{"mod log hello", w.T("modlog.hello", nil)},
+		{"mod role", msgModRole(w, "930000000000000001")},
+		{"mod role cleared", msgModRole(w, "")},
+		{"limit set", msgLimitSet(w, config.Rate{Count: 5, Per: time.Hour})},
+		{"anonymous on", msgAnonymous(w, true)},
+		{"anonymous off", msgAnonymous(w, false)},
+		{"mine empty", msgMine(w, nil, now)},
+		{"mine", msgMine(w, sampleReports(now), now)},
+		{"list", msgList(w, sampleReports(now), false, 0, "all", "", now)},
+		{"list anonymous filtered", msgList(w, sampleReports(now)[:1], true, 2, "delivered", "bob", now)},
+		{"list empty", msgList(w, nil, false, 0, "failed", "", now)},
+		{"game off here", msgGameOffHere(w, reporting.Destiny2)},
+		{"games", msgGames(w, reporting.Settings{Off: map[reporting.Game]bool{reporting.Destiny2: true}}, func(reporting.Game) bool { return true })},
+		{"games without Destiny", msgGames(w, reporting.Settings{}, func(g reporting.Game) bool { return g == reporting.RallyHere })},
+		{"bad activity", bad("activity", "activity_site", v{"Sites": "bungie.net, raid.report", "Host": "evil.example"})},
+		{"link bungie", w.T("reply.link_bungie", nil)},
+		{"unlinked", msgUnlinked(w, true)},
+		{"nothing to unlink", msgUnlinked(w, false)},
+		{"delivered to Bungie", msgDelivered(w, &reporting.Report{ID: "R-0000000000000", Game: reporting.Destiny2, ActivityID: "14926341201",
+			Target: reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420", Class: "Titan", Team: "Bravo"}})},
+		{"handed off", msgHandedOff(w, &reporting.Report{ID: "R-0000000000000", Game: reporting.Destiny2, ActivityID: "14926341201",
+			Target: reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420", Class: "Titan", Team: "Bravo"},
 			Link:   reporting.ReportLink("https://www.bungie.net", "14926341201", "2305843009301234567")})},
 	}
 	for _, r := range sampleReports(now) {
-		msgs = append(msgs, struct{ name, text string }{"reporter news: " + r.ID, msgReporterNews(r, now)})
+		msgs = append(msgs, struct{ name, text string }{"reporter news: " + r.ID, msgReporterNews(w, r, now)})
 	}
-	var b strings.Builder
-	for _, m := range msgs {
-		if n := utf8.RuneCountInString(m.text); n > 2000 {
-			t.Errorf("%s: %d characters, over Discord's 2,000", m.name, n)
-		}
-		fmt.Fprintf(&b, "== %s\n%s\n\n", m.name, m.text)
+	// Added with the languages (issue 11).
+	more := []struct{ name, text string }{
+		{"language set", msgLanguage(w, german, true)},
+		{"language of the server", msgLanguage(w, cat.Source(), false)},
+		{"limit too loose", bad("limit", "limit_too_loose", v{"Rate": "11/10m", "Max": "10/10m"})},
+		{"limit of one", msgLimitSet(w, config.Rate{Count: 1, Per: 36 * time.Hour})},
+		{"limit of two", msgLimitSet(w, config.Rate{Count: 2, Per: 2*time.Hour + time.Minute + 5*time.Second})},
+		{"limit of 22", msgLimitSet(w, config.Rate{Count: 22, Per: 5 * 24 * time.Hour})},
+		{"one reason added", msgReasonAdded(w, reporting.Reason{Key: "toxic", Label: "Toxic voice chat", RallyHere: "harassment"}, 1)},
+		{"ambiguous, two", msgAmbiguous(w, "bob", 2)},
+		{"ambiguous, five", msgAmbiguous(w, "bob", 5)},
 	}
-	golden(t, "messages.golden", b.String())
+	for _, p := range []struct {
+		field, problem string
+		vars           v
+	}{
+		{"player", "player_empty", nil}, {"player", "not_text", nil}, {"player", "player_link", nil},
+		{"player", "player_invisible", nil}, {"player", "player_chars", nil}, {"player", "player_no_letter", nil},
+		{"player", "not_offered", nil}, {"player", "player_filter_too_long", v{"Count": 64}},
+		{"activity", "activity_empty", nil}, {"activity", "activity_not_id", nil}, {"activity", "activity_id_range", nil},
+		{"activity", "activity_no_id", nil}, {"match", "too_long", v{"Count": 100}}, {"evidence", "evidence_missing", nil},
+		{"label", "too_long", v{"Count": 45}}, {"label", "label_no_letter", nil}, {"label", "label_invisible", nil},
+		{"rallyhere-reason", "not_rallyhere_reason", v{"Value": `"cheat"`}}, {"reason", "no_game", nil},
+		{"limit", "limit", nil}, {"duration", "duration", nil}, {"destiny-reason", "destiny_reason", nil},
+	} {
+		more = append(more, struct{ name, text string }{"bad " + p.field + ": " + p.problem, bad(p.field, p.problem, p.vars)})
+	}
+	return append(msgs, more...)
+}
+
+// TestMessagesGolden pins every message a person can read in every language, so a
+// change of wording is a reviewed change of testdata/messages.golden (English) or
+// testdata/messages.<code>.golden.
+func TestMessagesGolden(t *testing.T) {
+	for _, l := range catalog.Shipped().Languages() {
+		t.Run(l.Code, func(t *testing.T) {
+			var b strings.Builder
+			for _, m := range sampleMessages(testWords(l)) {
+				if n := utf8.RuneCountInString(m.text); n > 2000 {
+					t.Errorf("%s: %d characters, over Discord's 2,000", m.name, n)
+				}
+				if strings.Contains(m.text, "⟦") || strings.Contains(m.text, "<no value>") {
+					t.Errorf("%s: a message or a value is missing: %s", m.name, m.text)
+				}
+				fmt.Fprintf(&b, "== %s\n%s\n\n", m.name, m.text)
+			}
+			name := "messages." + l.Code + ".golden"
+			if l.Code == catalog.Source {
+				name = "messages.golden"
+			}
+			golden(t, name, b.String())
+		})
+	}
 }
 
 func TestHumanDuration(t *testing.T) {
@@ -142,7 +211,7 @@ func TestHumanDuration(t *testing.T) {
 		90*time.Minute + 30*time.Second: "1 hour 30 minutes 30 seconds",
 	}
 	for d, want := range tests {
-		if got := humanDuration(d); got != want {
+		if got := humanDuration(en, d); got != want {
 			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
@@ -191,7 +260,8 @@ func sampleReports(now time.Time) []*reporting.Report {
 		func(r *reporting.Report) { r.Delivery, r.UpstreamID = reporting.StatusDelivered, r.ActivityID },
 		func(r *reporting.Report) {
 			r.Target, r.TargetPlayer, r.Delivery, r.Fault = reporting.Target{}, "", reporting.StatusQueued, reporting.FaultChoosing
-			r.Candidates = []reporting.Candidate{{ID: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"}, {ID: "2305843009301234568", Label: "Other#0001 · Hunter · Alpha team"}}
+			r.Candidates = []reporting.Candidate{{ID: "2305843009301234567", Label: "Cheater#0420", Class: "Titan", Team: "Bravo"},
+				{ID: "2305843009301234568", Label: "Other#0001", Class: "Hunter", Team: "Alpha"}}
 		},
 	} {
 		r := sampleDestiny(now, fmt.Sprintf("R-DESTINY%05d", len(out)))
@@ -215,7 +285,7 @@ func sampleDestiny(now time.Time, id string) *reporting.Report {
 	return &reporting.Report{
 		ID: id, Game: reporting.Destiny2, GuildID: "900000000000000001", ReporterID: "100000000000000001",
 		ActivityID:   "14926341201",
-		Target:       reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420 · Titan · Bravo team"},
+		Target:       reporting.Target{Kind: reporting.TargetCharacter, Value: "2305843009301234567", Label: "Cheater#0420", Class: "Titan", Team: "Bravo"},
 		TargetPlayer: "2305843009301234567",
 		Reason:       reporting.DefaultReasons()[0], CreatedAt: reporting.At(now.Add(-time.Hour)),
 	}
@@ -230,7 +300,7 @@ func TestModLogGolden(t *testing.T) {
 		for _, r := range sampleReports(now) {
 			r.Description, r.MatchID = "Wallhacks *all* game @everyone", "m-42"
 			r.Evidence = []reporting.Evidence{{Filename: "shot.png", URL: "https://cdn.example/shot.png"}}
-			embed, buttons := modLogView(r, reporting.Settings{Anonymous: anonymous}, now)
+			embed, buttons := modLogView(en, r, reporting.Settings{Anonymous: anonymous}, now)
 			js, err := json.MarshalIndent(map[string]any{"embed": embed, "components": buttons}, "", "  ")
 			if err != nil {
 				t.Fatal(err)

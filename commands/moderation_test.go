@@ -83,21 +83,21 @@ func TestModLogChannel(t *testing.T) {
 		}
 	})
 	t.Run("set", func(t *testing.T) {
-		if got := h.setChannel(modlogChannel); got != msgModLogSet(modlogChannel) {
+		if got := h.setChannel(modlogChannel); got != msgModLogSet(en, modlogChannel) {
 			t.Fatalf("got %q", got)
 		}
-		if msgs := h.discord.channel(modlogChannel); len(msgs) != 1 || msgs[0].Send.Content != msgModLogHello {
+		if msgs := h.discord.channel(modlogChannel); len(msgs) != 1 || msgs[0].Send.Content != tr("modlog.hello") {
 			t.Fatalf("channel got %+v", msgs)
 		}
 	})
 	t.Run("only admins", func(t *testing.T) {
 		i := h.interaction(discordgo.InteractionApplicationCommand, moderator, slash(cmdConfig, subChannel), nil)
-		if got := h.handle(i).Reply.Data.Content; got != msgNotAdmin {
+		if got := h.handle(i).Reply.Data.Content; got != tr("reply.not_admin") {
 			t.Fatalf("got %q", got)
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		if got := h.setChannel(""); got != msgModLogOff {
+		if got := h.setChannel(""); got != tr("modlog.off") {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -135,7 +135,7 @@ func TestModLogPostAndButtons(t *testing.T) {
 
 	t.Run("not for players", func(t *testing.T) {
 		data, extra := click(claim, "1")
-		if got := h.handle(h.interaction(discordgo.InteractionMessageComponent, bob, data, extra)).Reply.Data.Content; got != msgNotModerator {
+		if got := h.handle(h.interaction(discordgo.InteractionMessageComponent, bob, data, extra)).Reply.Data.Content; got != tr("reply.not_moderator") {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -234,7 +234,7 @@ func TestReportsMineAndList(t *testing.T) {
 	if strings.Count(mine, "\n• ") != 9 || !strings.Contains(mine, "✅ Delivered") {
 		t.Fatalf("mine: %q", mine)
 	}
-	if got := h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdReports, subList), nil)).Reply.Data.Content; got != msgNotModerator {
+	if got := h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdReports, subList), nil)).Reply.Data.Content; got != tr("reply.not_moderator") {
 		t.Fatalf("list for a player: %q", got)
 	}
 	list := h.handle(h.interaction(discordgo.InteractionApplicationCommand, moderator, slash(cmdReports, subList), nil))
@@ -271,7 +271,7 @@ func TestBarAndUnbar(t *testing.T) {
 		return h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdReport, subPlayer), nil))
 	}
 
-	if got := h.handle(h.interaction(discordgo.InteractionApplicationCommand, bob, bar, nil)).Reply.Data.Content; got != msgNotModerator {
+	if got := h.handle(h.interaction(discordgo.InteractionApplicationCommand, bob, bar, nil)).Reply.Data.Content; got != tr("reply.not_moderator") {
 		t.Fatalf("a player barred someone: %q", got)
 	}
 	badDuration := slash(cmdReports, subBar, memberOpt, strOpt(optDuration, "forever"))
@@ -334,7 +334,7 @@ func TestAbuseLimits(t *testing.T) {
 		if got := limit(1, "soon"); !strings.Contains(got, "a duration like") {
 			t.Fatalf("bad duration: %q", got)
 		}
-		if got := limit(1, "1h"); got != msgLimitSet(config.Rate{Count: 1, Per: time.Hour}) {
+		if got := limit(1, "1h"); got != msgLimitSet(en, config.Rate{Count: 1, Per: time.Hour}) {
 			t.Fatalf("set: %q", got)
 		}
 		i, resp := h.fileReport(w, alice, w.bobPlayer, nil, nil)

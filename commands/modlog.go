@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,69 +28,73 @@ var statusColors = map[reporting.Status]int{
 	reporting.StatusDismissed: 0x7F8C8D,
 }
 
-// modLogView is a report's mod-log post: an embed (which never pings anyone) and the
-// moderators' buttons, disabled once they no longer apply.
-func modLogView(r *reporting.Report, st reporting.Settings, now time.Time) (*discordgo.MessageEmbed, []discordgo.MessageComponent) {
+// modLogView is a report's mod-log post, in the server's language: an embed (which
+// never pings anyone) and the moderators' buttons, disabled once they no longer apply.
+func modLogView(w words, r *reporting.Report, st reporting.Settings, now time.Time) (*discordgo.MessageEmbed, []discordgo.MessageComponent) {
 	reporter := "<@" + r.ReporterID + ">"
 	if st.Anonymous {
-		reporter = "Hidden (anonymous reports are on)"
+		reporter = w.T("modlog.reporter_hidden", nil)
 	}
-	reason := escape(r.Reason.Label)
+	reason := escape(reasonLabel(w, r.Reason))
 	switch {
 	case r.Game == reporting.RallyHere && r.Reason.RallyHere != "":
 		reason += " (`" + r.Reason.RallyHere + "`)"
 	case r.Game == reporting.Destiny2 && r.Reason.Destiny != nil:
-		reason += " (" + r.Reason.Destiny.Label + ")"
+		reason += " (" + w.destiny(*r.Reason.Destiny) + ")"
+	}
+	field := func(name, value string, inline bool) *discordgo.MessageEmbedField {
+		return &discordgo.MessageEmbedField{Name: w.T("modlog.field."+name, nil), Value: value, Inline: inline}
 	}
 	fields := []*discordgo.MessageEmbedField{
-		{Name: "Player", Value: playerLine(r), Inline: true},
-		{Name: "Reason", Value: reason, Inline: true},
-		{Name: "Reporter", Value: reporter, Inline: true},
+		field("player", playerLine(w, r), true),
+		field("reason", reason, true),
+		field("reporter", reporter, true),
 	}
 	if r.MatchID != "" {
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "Match", Value: "`" + r.MatchID + "`", Inline: true})
+		fields = append(fields, field("match", "`"+r.MatchID+"`", true))
 	}
 	if r.ActivityID != "" {
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "Activity", Value: "`" + r.ActivityID + "`", Inline: true})
+		fields = append(fields, field("activity", "`"+r.ActivityID+"`", true))
 	}
-	fields = append(fields, &discordgo.MessageEmbedField{Name: "Status", Value: statusLine(r, now)})
+	fields = append(fields, field("status", statusLine(w, r, now), false))
 	if r.Description != "" {
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "What happened", Value: truncate(escape(r.Description), 1024)})
+		fields = append(fields, field("what_happened", truncate(escape(r.Description), 1024), false))
 	}
 	if len(r.Evidence) > 0 {
 		var links []string
 		for i, e := range r.Evidence {
 			if e.Refused != "" {
-				links = append(links, msgEvidenceNotFetched(i+1, e))
+				links = append(links, msgEvidenceNotFetched(w, i+1, e))
 				continue
 			}
 			links = append(links, fmt.Sprintf("[%d. %s](%s)", i+1, escape(truncate(e.Filename, 40)), e.URL))
 		}
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "Evidence (attached below)", Value: truncate(strings.Join(links, "\n"), 1024)})
+		fields = append(fields, field("evidence", truncate(strings.Join(links, "\n"), 1024), false))
 	}
 	embed := &discordgo.MessageEmbed{
-		Title:     fmt.Sprintf("%s report · %s", r.Game.Title(), r.ID),
+		Title:     truncate(w.T("modlog.title", v{"Game": gameTitle(w, r.Game), "ID": r.ID}), 256),
 		Color:     statusColors[r.Status()],
 		Fields:    fields,
 		Timestamp: r.CreatedAt.Format(time.RFC3339),
-		Footer:    &discordgo.MessageEmbedFooter{Text: "Claim it before you act; resolve or dismiss when done."},
+		Footer:    &discordgo.MessageEmbedFooter{Text: w.T("modlog.footer", nil)},
 	}
 	closed := r.Moderation == reporting.StatusResolved || r.Moderation == reporting.StatusDismissed
-	button := func(label, act string, style discordgo.ButtonStyle, disabled bool) discordgo.MessageComponent {
-		return discordgo.Button{Label: label, Style: style, CustomID: CustomID{Kind: kindMod, Args: []string{act, r.ID}}.String(), Disabled: disabled}
+	button := func(act string, style discordgo.ButtonStyle, disabled bool) discordgo.MessageComponent {
+		return discordgo.Button{Label: w.T("modlog.button."+act, nil), Style: style,
+			CustomID: CustomID{Kind: kindMod, Args: []string{act, r.ID}}.String(), Disabled: disabled}
 	}
 	buttons := []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-		button("Claim", actClaim, discordgo.PrimaryButton, closed || r.Moderation == reporting.StatusClaimed),
-		button("Resolve", actResolve, discordgo.SuccessButton, closed),
-		button("Dismiss", actDismiss, discordgo.DangerButton, closed),
+		button(actClaim, discordgo.PrimaryButton, closed || r.Moderation == reporting.StatusClaimed),
+		button(actResolve, discordgo.SuccessButton, closed),
+		button(actDismiss, discordgo.DangerButton, closed),
 	}}}
 	return embed, buttons
 }
 
-func playerLine(r *reporting.Report) string {
-	line := about(r)
+func playerLine(w words, r *reporting.Report) string {
+	line := about(w, r)
 	if r.Game == reporting.Destiny2 && r.TargetPlayer != "" {
-		return line + "\ncharacter `" + r.TargetPlayer + "`"
+		return line + "\n" + w.T("modlog.character", v{"ID": r.TargetPlayer})
 	}
 	if r.TargetPlayer != "" && r.TargetPlayer != r.Target.Value {
 		line += "\n`" + r.TargetPlayer + "`"
@@ -98,81 +103,43 @@ func playerLine(r *reporting.Report) string {
 }
 
 // statusLine says where a report stands, for moderators and lists.
-func statusLine(r *reporting.Report, now time.Time) string {
-	by := ""
-	if r.ModeratorID != "" {
-		by = " by <@" + r.ModeratorID + ">"
-	}
-	switch r.Status() {
-	case reporting.StatusClaimed:
-		return "👀 Claimed" + by
-	case reporting.StatusResolved:
-		return "✔️ Resolved" + by
-	case reporting.StatusDismissed:
-		return "🚫 Dismissed" + by
+func statusLine(w words, r *reporting.Report, now time.Time) string {
+	by := v{"Moderator": "<@" + r.ModeratorID + ">"}
+	switch s := r.Status(); s {
+	case reporting.StatusClaimed, reporting.StatusResolved, reporting.StatusDismissed:
+		if r.ModeratorID != "" {
+			return w.T("status."+string(s)+"_by", by)
+		}
+		return w.T("status."+string(s), nil)
 	case reporting.StatusDelivered:
-		return fmt.Sprintf("✅ Delivered to %s · report ID `%s`", r.Game.Title(), r.UpstreamID)
+		return w.T("status.delivered", v{"Game": gameTitle(w, r.Game), "UpstreamID": r.UpstreamID})
 	case reporting.StatusHandedOff:
-		return "↗️ Handed to the reporter to file on [Bungie's report page](" + r.Link + ")"
+		return w.T("status.handed_off", v{"Link": r.Link})
 	case reporting.StatusFailed:
 		if r.Dead {
-			return "💀 Given up after a day of failed attempts: " + escape(truncate(r.LastError, 300))
+			return w.T("status.dead", v{"Error": escape(truncate(r.LastError, 300))})
 		}
-		return "❌ Not delivered: " + faultText(r.Fault, r.FaultDetail)
+		return w.T("status.failed", v{"Fault": faultText(w, r.Fault, r.FaultDetail)})
 	}
 	if r.Fault != "" {
-		return fmt.Sprintf("⏳ Queued: %s; attempt %d, next %s", faultText(r.Fault, r.FaultDetail), r.Attempts, stamp(r.NextAttemptAt.Time, "R"))
+		return w.T("status.retrying", v{"Fault": faultText(w, r.Fault, r.FaultDetail), "Attempt": r.Attempts, "When": stamp(r.NextAttemptAt.Time, "R")})
 	}
-	return "⏳ Queued"
+	return w.T("status.queued", nil)
 }
 
+// faults are the delivery faults faultText names (the catalog's fault.<kind>).
+var faults = []reporting.FaultKind{reporting.FaultUnavailable, reporting.FaultBusy, reporting.FaultInvalid,
+	reporting.FaultTargetGone, reporting.FaultNoSource, reporting.FaultPermissions, reporting.FaultCredentials,
+	reporting.FaultReporterNotLinked, reporting.FaultTargetNotLinked, reporting.FaultPlayerNotFound,
+	reporting.FaultAmbiguous, reporting.FaultSelfReport, reporting.FaultExpired, reporting.FaultActivityNotFound,
+	reporting.FaultActivityPrivate, reporting.FaultNobodyElse, reporting.FaultOffenderNotInActivity,
+	reporting.FaultReporterNotInActivity, reporting.FaultBungieNotLinked, reporting.FaultRelink,
+	reporting.FaultChoosing, reporting.FaultDuplicate}
+
 // faultText names a delivery fault in a few words.
-func faultText(f reporting.FaultKind, detail string) string {
-	switch f {
-	case reporting.FaultUnavailable:
-		return "the game's report service is not answering"
-	case reporting.FaultBusy:
-		return "the game's report service asked the bot to slow down"
-	case reporting.FaultInvalid:
-		return "refused as invalid: " + escape(detail)
-	case reporting.FaultTargetGone:
-		return "the player does not exist upstream"
-	case reporting.FaultNoSource:
-		return "the upstream wanted a reporting player"
-	case reporting.FaultPermissions:
-		return "the bot's game credentials may not file reports"
-	case reporting.FaultCredentials:
-		return "the bot's game credentials were refused"
-	case reporting.FaultReporterNotLinked:
-		return "the reporter has no linked game account"
-	case reporting.FaultTargetNotLinked:
-		return "the reported member has no linked game account"
-	case reporting.FaultPlayerNotFound:
-		return "no player has that name"
-	case reporting.FaultAmbiguous:
-		return "several players have that name"
-	case reporting.FaultSelfReport:
-		return "the reporter named themselves"
-	case reporting.FaultExpired:
-		return "given up after a day"
-	case reporting.FaultActivityNotFound:
-		return "Bungie has no such activity"
-	case reporting.FaultActivityPrivate:
-		return "the activity is private"
-	case reporting.FaultNobodyElse:
-		return "nobody else was in the activity"
-	case reporting.FaultOffenderNotInActivity:
-		return "Bungie says the player was not in the activity"
-	case reporting.FaultReporterNotInActivity:
-		return "Bungie says the reporter was not in the activity"
-	case reporting.FaultBungieNotLinked:
-		return "the reporter has not linked Bungie.net"
-	case reporting.FaultRelink:
-		return "the reporter's Bungie.net link must be renewed"
-	case reporting.FaultChoosing:
-		return "the reporter is choosing the player"
-	case reporting.FaultDuplicate:
-		return "the reporter already reported this player today"
+func faultText(w words, f reporting.FaultKind, detail string) string {
+	if slices.Contains(faults, f) {
+		return w.T("fault."+string(f), v{"Detail": escape(detail)})
 	}
-	return "an unexpected error"
+	return w.T("fault.unknown", nil)
 }

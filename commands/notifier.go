@@ -12,6 +12,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 	"github.com/rs/zerolog"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/reporting"
 )
 
@@ -25,17 +26,36 @@ type Notifier struct {
 	now     func() time.Time
 	// fetchWithin bounds the download of one evidence file.
 	fetchWithin time.Duration
+	svc         *reporting.Service
+	cat         *catalog.Catalog
 }
 
 // NewNotifier returns a Notifier sending through d. hc downloads evidence to re-upload
 // it (nil: http.DefaultClient's transport), only from cdnHosts (DISCORD_CDN_HOSTS;
-// nil: Discord's), following no redirect off them.
+// nil: Discord's), following no redirect off them. It writes in the shipped
+// catalog's languages, with Bungie's names of Destiny reasons from svc's manifest
+// (WithService).
 func NewNotifier(d Discord, hc *http.Client, cdnHosts []string, log zerolog.Logger) *Notifier {
 	if hc == nil {
 		hc = &http.Client{}
 	}
 	cdn := newCDNPolicy(cdnHosts)
-	return &Notifier{discord: d, hc: cdn.client(hc), cdn: cdn, log: log, now: time.Now, fetchWithin: 20 * time.Second}
+	return &Notifier{discord: d, hc: cdn.client(hc), cdn: cdn, log: log, now: time.Now, fetchWithin: 20 * time.Second, cat: catalog.Shipped()}
+}
+
+// WithService has n name Destiny reasons in each reader's language from svc's
+// manifest (without it, as they are stored: in English). It returns n.
+func (n *Notifier) WithService(svc *reporting.Service) *Notifier {
+	n.svc = svc
+	return n
+}
+
+// words is the language of l for messages sent within ctx.
+func (n *Notifier) words(ctx context.Context, l *catalog.Localizer) words {
+	if n.svc == nil {
+		return words{Localizer: l, destiny: func(d reporting.DestinyReason) string { return d.Label }}
+	}
+	return wordsOf(ctx, n.svc, l)
 }
 
 // statusOf is the HTTP status of a Discord error answer, 0 for anything else.
@@ -52,7 +72,8 @@ func statusOf(err error) int {
 // answer with its delivery outcome. A reporter who does not accept DMs is not chased:
 // /reports mine always tells.
 func (n *Notifier) Reporter(ctx context.Context, r *reporting.Report, token string) error {
-	text := msgReporterNews(r, n.now())
+	w := n.words(ctx, n.cat.For(r.ReporterLocale))
+	text := msgReporterNews(w, r, n.now())
 	log := n.log.With().Str("report_id", r.ID).Str("guild_id", r.GuildID).Logger()
 	if reporting.ReporterNews(r) == "choosing" {
 		// The question can only be asked on the answer; once its token is gone, so is
@@ -60,13 +81,13 @@ func (n *Notifier) Reporter(ctx context.Context, r *reporting.Report, token stri
 		if token == "" {
 			return nil
 		}
-		components := choiceComponents(r, 0)
+		components := choiceComponents(w, r, 0)
 		return n.discord.EditResponse(ctx, token, &discordgo.WebhookEdit{Content: &text, Components: &components})
 	}
 	if r.Delivery == reporting.StatusHandedOff && r.Moderation == "" && token != "" {
 		// The link to Bungie's report page rides on the answer as a button.
 		components := []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-			discordgo.Button{Label: "Open Bungie's report page", Style: discordgo.LinkButton, URL: r.Link},
+			discordgo.Button{Label: truncate(w.T("button.open_bungie", nil), 80), Style: discordgo.LinkButton, URL: r.Link},
 		}}}
 		err := n.discord.EditResponse(ctx, token, &discordgo.WebhookEdit{Content: &text, Components: &components})
 		if err == nil {
@@ -103,7 +124,7 @@ func (n *Notifier) Reporter(ctx context.Context, r *reporting.Report, token stri
 // is logged, not retried: the admin has to fix it, and the next change tries again.
 func (n *Notifier) ModLog(ctx context.Context, r *reporting.Report, st reporting.Settings, messageID string) (string, error) {
 	log := n.log.With().Str("report_id", r.ID).Str("guild_id", r.GuildID).Str("channel_id", st.ModLogChannel).Logger()
-	embed, buttons := modLogView(r, st, n.now())
+	embed, buttons := modLogView(n.words(ctx, serverLanguage(n.cat, st, r.GuildLocale)), r, st, n.now())
 	if messageID != "" {
 		err := n.discord.EditMessage(ctx, st.ModLogChannel, messageID, &discordgo.MessageEdit{
 			Embeds: &[]*discordgo.MessageEmbed{embed}, Components: &buttons,

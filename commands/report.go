@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +17,7 @@ import (
 // reportCommand handles /report player [player].
 func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationCommandInteractionData) Response {
 	if len(data.Options) != 1 || data.Options[0].Type != discordgo.ApplicationCommandOptionSubCommand {
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	sub := data.Options[0]
 	switch sub.Name {
@@ -28,7 +27,7 @@ func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationComm
 		if prefill != "" {
 			if _, err := reporting.ParsePlayer(prefill); err != nil {
 				ie, _ := inputError(err)
-				return reply(msgBadInput(ie))
+				return reply(msgBadInput(c.w, ie))
 			}
 		}
 		return c.openRallyHereModal(ctx, "", prefill, "")
@@ -37,12 +36,12 @@ func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationComm
 		if prefill != "" {
 			if _, err := reporting.ParseActivity(prefill); err != nil {
 				ie, _ := inputError(err)
-				return reply(msgBadInput(ie))
+				return reply(msgBadInput(c.w, ie))
 			}
 		}
 		return c.openDestinyModal(ctx, prefill)
 	}
-	return reply(msgUnknownInteraction())
+	return reply(c.unknown())
 }
 
 // openDestinyModal opens the Destiny 2 report form: the activity, a reason, what
@@ -53,22 +52,22 @@ func (c *call) openDestinyModal(ctx context.Context, prefill string) Response {
 		return reply(refusal)
 	}
 	if !limited.Allowed {
-		return reply(msgLimited(limited, c.now()))
+		return reply(msgLimited(c.w, limited, c.now()))
 	}
 	rows := []discordgo.MessageComponent{
-		label("Activity", "Its id, or its PGCR link (bungie.net, raid.report…)", discordgo.TextInput{
+		c.label(inputActivity, discordgo.TextInput{
 			CustomID: inputActivity, Style: discordgo.TextInputShort, Value: prefill,
-			Placeholder: "https://raid.report/pgcr/…", Required: ptr(true), MinLength: 1, MaxLength: 300,
+			Placeholder: c.w.T("modal.activity.placeholder", nil), Required: ptr(true), MinLength: 1, MaxLength: 300,
 		}),
-		label("Reason", "", reasonSelect(reasons)),
-		label("What happened?", "Up to 4,000 characters", discordgo.TextInput{
+		c.label(inputReason, reasonSelect(c.w, reasons, reporting.Destiny2)),
+		c.label(inputDescription, discordgo.TextInput{
 			CustomID: inputDescription, Style: discordgo.TextInputParagraph, Required: ptr(false), MaxLength: reporting.MaxDescription,
 		}),
 	}
 	id := CustomID{Kind: kindReport, Args: []string{string(reporting.Destiny2)}}
 	return Response{Reply: &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseModal,
-		Data: &discordgo.InteractionResponseData{CustomID: id.String(), Title: "Report a Destiny 2 player", Components: rows},
+		Data: &discordgo.InteractionResponseData{CustomID: id.String(), Title: truncate(c.w.T("modal.title_destiny", nil), 45), Components: rows},
 	}}
 }
 
@@ -77,18 +76,18 @@ func (c *call) openDestinyModal(ctx context.Context, prefill string) Response {
 // returns a refusal to show, or the server's reasons for the game and the limit.
 func (c *call) beforeForm(ctx context.Context, g reporting.Game) ([]reporting.Reason, reporting.Decision, string) {
 	if !c.svc.Enabled(g) {
-		return nil, reporting.Decision{}, msgGameOff(g)
+		return nil, reporting.Decision{}, msgGameOff(c.w, g)
 	}
 	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
 	if err != nil {
 		return nil, limit, c.fail(err, "reading settings")
 	}
 	if !st.GameOn(g) {
-		return nil, limit, msgGameOffHere(g)
+		return nil, limit, msgGameOffHere(c.w, g)
 	}
 	reasons := c.svc.ReasonsFor(st.Reasons, g)
 	if len(reasons) == 0 {
-		return nil, limit, msgNoReasons(g)
+		return nil, limit, msgNoReasons(c.w, g)
 	}
 	return reasons, limit, ""
 }
@@ -101,11 +100,11 @@ func (c *call) reportUserCommand(ctx context.Context, data discordgo.Application
 	}
 	switch {
 	case target == nil || !snowflakeRE.MatchString(data.TargetID):
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	case target.ID == c.user.ID:
-		return reply(msgSelf)
+		return reply(c.w.T("reply.self", nil))
 	case target.Bot:
-		return reply(msgBot)
+		return reply(c.w.T("reply.bot", nil))
 	}
 	name := target.GlobalName
 	if m := data.Resolved.Members[target.ID]; m != nil && m.Nick != "" {
@@ -125,49 +124,62 @@ func (c *call) openRallyHereModal(ctx context.Context, memberID, prefill, member
 		return reply(refusal)
 	}
 	if !limit.Allowed {
-		return reply(msgLimited(limit, c.now()))
+		return reply(msgLimited(c.w, limit, c.now()))
 	}
 	id := CustomID{Kind: kindReport, Args: []string{string(reporting.RallyHere)}}
-	title := "Report a player"
+	title := c.w.T("modal.title_player", nil)
 	var rows []discordgo.MessageComponent
 	if memberID != "" {
 		id.Args = append(id.Args, memberID)
-		title = truncate("Report "+memberName, 45)
+		title = c.w.T("modal.title_member", v{"Name": memberName})
 	} else {
-		rows = append(rows, label("Player", "In-game name or player ID", discordgo.TextInput{
+		rows = append(rows, c.label(inputPlayer, discordgo.TextInput{
 			CustomID: inputPlayer, Style: discordgo.TextInputShort, Value: prefill,
-			Placeholder: "Name or 8-4-4-4-12 player ID", Required: ptr(true), MinLength: 1, MaxLength: 100,
+			Placeholder: c.w.T("modal.player.placeholder", nil), Required: ptr(true), MinLength: 1, MaxLength: 100,
 		}))
 	}
 	rows = append(rows,
-		label("Reason", "", reasonSelect(reasons)),
-		label("What happened?", "Up to 4,000 characters", discordgo.TextInput{
+		c.label(inputReason, reasonSelect(c.w, reasons, reporting.RallyHere)),
+		c.label(inputDescription, discordgo.TextInput{
 			CustomID: inputDescription, Style: discordgo.TextInputParagraph, Required: ptr(false), MaxLength: reporting.MaxDescription,
 		}),
-		label("Match ID", "Optional: the match it happened in", discordgo.TextInput{
+		c.label(inputMatch, discordgo.TextInput{
 			CustomID: inputMatch, Style: discordgo.TextInputShort, Required: ptr(false), MaxLength: maxMatchID,
 		}),
-		label("Evidence", "Optional: up to 5 screenshots or clips", discordgo.FileUpload{
+		c.label(inputEvidence, discordgo.FileUpload{
 			CustomID: inputEvidence, MinValues: ptr(0), MaxValues: reporting.MaxEvidence, Required: ptr(false),
 		}),
 	)
+	title = truncate(title, 45)
 	return Response{Reply: &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseModal,
 		Data: &discordgo.InteractionResponseData{CustomID: id.String(), Title: title, Components: rows},
 	}}
 }
 
-func label(text, description string, c discordgo.MessageComponent) discordgo.MessageComponent {
-	return discordgo.Label{Label: text, Description: description, Component: c}
+// label is the modal's input with custom_id input, labelled (and described, where the
+// catalog has words for it) in the reporter's language.
+func (c *call) label(input string, comp discordgo.MessageComponent) discordgo.MessageComponent {
+	desc := ""
+	if id := "modal." + input + ".hint"; c.w.Has(id) {
+		desc = truncate(c.w.T(id, nil), 100)
+	}
+	return discordgo.Label{Label: truncate(c.w.T("modal."+input+".label", nil), 45), Description: desc, Component: comp}
 }
 
-func reasonSelect(reasons []reporting.Reason) discordgo.SelectMenu {
+// reasonSelect is the modal's select of the server's reasons for game; for Destiny 2
+// each says which of Bungie's reasons it files as.
+func reasonSelect(w words, reasons []reporting.Reason, game reporting.Game) discordgo.SelectMenu {
 	opts := make([]discordgo.SelectMenuOption, 0, len(reasons))
 	for _, r := range reasons {
-		opts = append(opts, discordgo.SelectMenuOption{Label: r.Label, Value: r.Key})
+		o := discordgo.SelectMenuOption{Label: truncate(reasonLabel(w, r), 100), Value: r.Key}
+		if game == reporting.Destiny2 && r.Destiny != nil {
+			o.Description = truncate(w.T("modal.reason.files_as", v{"Reason": w.destiny(*r.Destiny)}), 100)
+		}
+		opts = append(opts, o)
 	}
 	return discordgo.SelectMenu{
-		MenuType: discordgo.StringSelectMenu, CustomID: inputReason, Placeholder: "Pick a reason",
+		MenuType: discordgo.StringSelectMenu, CustomID: inputReason, Placeholder: truncate(w.T("modal.reason.placeholder", nil), 150),
 		MinValues: ptr(1), MaxValues: 1, Options: opts, Required: ptr(true),
 	}
 }
@@ -179,23 +191,24 @@ func reasonSelect(reasons []reporting.Reason) discordgo.SelectMenu {
 func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.ModalSubmitInteractionData) Response {
 	game := reporting.Game(id.Args[0])
 	if !c.svc.Enabled(game) {
-		return reply(msgGameOff(game))
+		return reply(msgGameOff(c.w, game))
 	}
 	form, err := readModal(data)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("malformed report form")
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
 	if err != nil {
 		return reply(c.fail(err, "reading settings"))
 	}
 	if !st.GameOn(game) {
-		return reply(msgGameOffHere(game))
+		return reply(msgGameOffHere(c.w, game))
 	}
 	d := &reporting.Draft{
 		ID: reporting.NewID(c.now()), Game: game,
 		GuildID: c.i.GuildID, ChannelID: c.i.ChannelID, ReporterID: c.user.ID, ReporterName: c.user.Username,
+		ReporterLocale: string(c.i.Locale), GuildLocale: c.guildLocale(),
 	}
 	expect := []string{inputReason, inputDescription, inputMatch, inputEvidence}
 	switch {
@@ -203,63 +216,63 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		expect = []string{inputActivity, inputReason, inputDescription}
 		if d.ActivityID, err = reporting.ParseActivity(form.text[inputActivity]); err != nil {
 			ie, _ := inputError(err)
-			return reply(msgBadInput(ie))
+			return reply(msgBadInput(c.w, ie))
 		}
 	case len(id.Args) == 2:
 		if id.Args[1] == c.user.ID {
-			return reply(msgSelf)
+			return reply(c.w.T("reply.self", nil))
 		}
 		d.Target = reporting.Target{Kind: reporting.TargetMember, Value: id.Args[1], Label: "<@" + id.Args[1] + ">"}
 	default:
 		expect = append(expect, inputPlayer)
 		if d.Target, err = reporting.ParsePlayer(form.text[inputPlayer]); err != nil {
 			ie, _ := inputError(err)
-			return reply(msgBadInput(ie))
+			return reply(msgBadInput(c.w, ie))
 		}
 		if d.Target.Kind == reporting.TargetMember {
 			if d.Target.Value == c.user.ID {
-				return reply(msgSelf)
+				return reply(c.w.T("reply.self", nil))
 			}
 			d.Target.Label = "<@" + d.Target.Value + ">"
 		}
 	}
 	if err := form.only(expect...); err != nil {
 		c.log.Warn().Err(err).Msg("forged report form")
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	reason, ok := c.svc.FindReason(st.Reasons, form.one(inputReason), game)
 	if !ok {
 		c.log.Warn().Str("reason", form.one(inputReason)).Msg("reason not in the server's list")
-		return reply(msgForgedReason)
+		return reply(c.w.T("reply.forged_reason", nil))
 	}
 	d.Reason = reason
 	if d.Description, err = description(form.text[inputDescription]); err != nil {
 		ie, _ := inputError(err)
-		return reply(msgBadInput(ie))
+		return reply(msgBadInput(c.w, ie))
 	}
 	if d.MatchID, err = matchID(form.text[inputMatch]); err != nil {
 		ie, _ := inputError(err)
-		return reply(msgBadInput(ie))
+		return reply(msgBadInput(c.w, ie))
 	}
 	if d.Evidence, err = evidence(form.files[inputEvidence], data.Resolved.Attachments, c.cdn); err != nil {
 		ie, _ := inputError(err)
-		return reply(msgBadInput(ie))
+		return reply(msgBadInput(c.w, ie))
 	}
 	if !limit.Allowed {
-		return reply(msgLimited(limit, c.now()))
+		return reply(msgLimited(c.w, limit, c.now()))
 	}
 	c = c.withReport(d.ID)
 	_, err = c.svc.File(ctx, st, d, reporting.Reply{InteractionID: c.i.ID, Token: c.i.Token, Until: tokenExpiry(c.i.ID)})
 	var le *reporting.LimitError
 	switch {
 	case errors.As(err, &le):
-		return reply(msgLimited(le.Decision, c.now()))
+		return reply(msgLimited(c.w, le.Decision, c.now()))
 	case errors.Is(err, reporting.ErrNotReplicated):
 		// Stored on the primary, which delivers it as usual; but a copy on a replica
 		// was not confirmed in time, so the reporter is told honestly. The pipeline
 		// edits this answer with the outcome like any other.
 		c.log.Warn().Err(err).Msg("report filed without a confirmed replica")
-		return reply(msgStoredUnconfirmed(d.ID))
+		return reply(msgStoredUnconfirmed(c.w, d.ID))
 	case err != nil:
 		return reply(c.fail(err, "filing the report"))
 	}
@@ -283,29 +296,33 @@ const choicePage = 25
 // choiceComponents are the select of a report's candidates (custom_id player for
 // players sharing a name, offender for an activity's players) showing page, and, when
 // there are more than a select holds, buttons to turn the pages.
-func choiceComponents(r *reporting.Report, page int) []discordgo.MessageComponent {
-	custom, placeholder := kindPlayer, "Which player?"
+func choiceComponents(w words, r *reporting.Report, page int) []discordgo.MessageComponent {
+	custom, placeholder := kindPlayer, w.T("pick.which_player", nil)
 	if r.Game == reporting.Destiny2 {
-		custom, placeholder = kindOffender, "Who are you reporting?"
+		custom, placeholder = kindOffender, w.T("pick.who_reporting", nil)
 	}
 	pages := (len(r.Candidates) + choicePage - 1) / choicePage
 	page = min(max(page, 0), max(pages-1, 0))
 	shown := r.Candidates[page*choicePage : min((page+1)*choicePage, len(r.Candidates))]
 	opts := make([]discordgo.SelectMenuOption, 0, len(shown))
 	for _, c := range shown {
-		opts = append(opts, discordgo.SelectMenuOption{Label: truncate(c.Label, 100), Value: c.ID, Description: truncate(c.Description, 100)})
+		o := discordgo.SelectMenuOption{Label: truncate(character(w, c.Label, c.Class, c.Team, plain), 100), Value: c.ID}
+		if r.Game == reporting.RallyHere {
+			o.Description = truncate(w.T("pick.player_id", v{"ID": c.ID}), 100)
+		}
+		opts = append(opts, o)
 	}
 	rows := []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-		discordgo.SelectMenu{MenuType: discordgo.StringSelectMenu, CustomID: custom, Placeholder: placeholder,
+		discordgo.SelectMenu{MenuType: discordgo.StringSelectMenu, CustomID: custom, Placeholder: truncate(placeholder, 150),
 			MinValues: ptr(1), MaxValues: 1, Options: opts},
 	}}}
 	if pages > 1 {
-		turn := func(label string, to int, disabled bool) discordgo.MessageComponent {
-			return discordgo.Button{Label: label, Style: discordgo.SecondaryButton, Disabled: disabled,
+		turn := func(id string, to int, disabled bool) discordgo.MessageComponent {
+			return discordgo.Button{Label: truncate(w.T(id, nil), 80), Style: discordgo.SecondaryButton, Disabled: disabled,
 				CustomID: CustomID{Kind: kindOffenderPage, Args: []string{strconv.Itoa(max(to, 0))}}.String()}
 		}
 		rows = append(rows, discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-			turn("◀ Previous", page-1, page == 0), turn("Next ▶", page+1, page+1 >= pages),
+			turn("pick.previous", page-1, page == 0), turn("pick.next", page+1, page+1 >= pages),
 		}})
 	}
 	return rows
@@ -316,11 +333,11 @@ func choiceComponents(r *reporting.Report, page int) []discordgo.MessageComponen
 func (c *call) pickPlayer(ctx context.Context, data discordgo.MessageComponentInteractionData) Response {
 	orig := originalInteraction(c.i)
 	if orig == "" || len(data.Values) != 1 {
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	reportID, err := c.svc.ReportOf(ctx, orig)
 	if errors.Is(err, reporting.ErrNoReport) {
-		return update(msgExpired)
+		return update(c.w.T("reply.expired", nil))
 	}
 	if err != nil {
 		return reply(c.fail(err, "finding the report of a choice"))
@@ -329,17 +346,17 @@ func (c *call) pickPlayer(ctx context.Context, data discordgo.MessageComponentIn
 	r, err := c.svc.Choose(ctx, reportID, c.user.ID, data.Values[0])
 	switch {
 	case errors.Is(err, reporting.ErrNotReporter):
-		return reply(msgNotYours)
+		return reply(c.w.T("reply.not_yours", nil))
 	case errors.Is(err, reporting.ErrNotChoosing), errors.Is(err, reporting.ErrNoReport):
-		return update(msgExpired)
+		return update(c.w.T("reply.expired", nil))
 	case reporting.IsInputError(err):
 		c.log.Warn().Str("value", data.Values[0]).Msg("forged player choice")
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	case err != nil:
 		return reply(c.fail(err, "recording a choice"))
 	}
 	c.log.Info().Msg("the reporter chose a player")
-	return update(msgSending(r.Target))
+	return update(msgSending(c.w, r.Target))
 }
 
 // originalInteraction is the id of the interaction whose response carries the
@@ -371,9 +388,9 @@ func matchID(s string) (string, error) {
 	case s == "":
 		return "", nil
 	case len(s) > maxMatchID:
-		return "", &reporting.InputError{Field: inputMatch, Problem: fmt.Sprintf("it is longer than %d characters", maxMatchID)}
+		return "", &reporting.InputError{Field: inputMatch, Problem: "too_long", Vars: v{"Count": maxMatchID}}
 	case !matchIDRE.MatchString(s):
-		return "", &reporting.InputError{Field: inputMatch, Problem: "it may only have letters, digits, dashes, underscores, dots and colons"}
+		return "", &reporting.InputError{Field: inputMatch, Problem: "match_chars"}
 	}
 	return s, nil
 }
@@ -381,10 +398,10 @@ func matchID(s string) (string, error) {
 func description(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if n := utf8.RuneCountInString(s); n > reporting.MaxDescription {
-		return "", &reporting.InputError{Field: inputDescription, Problem: fmt.Sprintf("it has %d characters and the limit is 4,000", n)}
+		return "", &reporting.InputError{Field: inputDescription, Problem: "description_too_long", Vars: v{"Count": n}}
 	}
 	if !utf8.ValidString(s) {
-		return "", &reporting.InputError{Field: inputDescription, Problem: "it is not valid text"}
+		return "", &reporting.InputError{Field: inputDescription, Problem: "not_text"}
 	}
 	return s, nil
 }
@@ -393,13 +410,13 @@ func description(s string) (string, error) {
 // with why it is refused, and is never fetched.
 func evidence(ids []string, resolved map[string]*discordgo.MessageAttachment, cdn cdnPolicy) ([]reporting.Evidence, error) {
 	if len(ids) > reporting.MaxEvidence {
-		return nil, &reporting.InputError{Field: inputEvidence, Problem: fmt.Sprintf("at most %d files", reporting.MaxEvidence)}
+		return nil, &reporting.InputError{Field: inputEvidence, Problem: "evidence_too_many", Vars: v{"Count": reporting.MaxEvidence}}
 	}
 	var out []reporting.Evidence
 	for _, id := range ids {
 		a := resolved[id]
 		if a == nil || a.URL == "" {
-			return nil, &reporting.InputError{Field: inputEvidence, Problem: "Discord did not send one of them; attach them again"}
+			return nil, &reporting.InputError{Field: inputEvidence, Problem: "evidence_missing"}
 		}
 		out = append(out, reporting.Evidence{Filename: a.Filename, URL: a.URL, ContentType: a.ContentType, Size: a.Size,
 			Refused: cdn.refusal(a.URL)})
@@ -415,14 +432,17 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func ptr[T any](v T) *T { return &v }
+func ptr[T any](x T) *T { return &x }
+
+// plain leaves text as it is, where Discord shows no markdown (select options).
+func plain(s string) string { return s }
 
 // turnChoices shows another page of an activity's players.
 func (c *call) turnChoices(ctx context.Context, id CustomID) Response {
 	orig := originalInteraction(c.i)
 	reportID, err := c.svc.ReportOf(ctx, orig)
 	if errors.Is(err, reporting.ErrNoReport) || orig == "" {
-		return update(msgExpired)
+		return update(c.w.T("reply.expired", nil))
 	}
 	if err != nil {
 		return reply(c.fail(err, "finding the report of a choice"))
@@ -430,16 +450,16 @@ func (c *call) turnChoices(ctx context.Context, id CustomID) Response {
 	r, err := c.svc.Reports.Get(ctx, reportID)
 	switch {
 	case errors.Is(err, reporting.ErrNoReport):
-		return update(msgExpired)
+		return update(c.w.T("reply.expired", nil))
 	case err != nil:
 		return reply(c.fail(err, "reading the report"))
 	case r.ReporterID != c.user.ID:
-		return reply(msgNotYours)
+		return reply(c.w.T("reply.not_yours", nil))
 	case r.Fault != reporting.FaultChoosing:
-		return update(msgExpired)
+		return update(c.w.T("reply.expired", nil))
 	}
 	page, _ := strconv.Atoi(id.Args[0])
-	resp := update(msgReporterNews(r, c.now()))
-	resp.Reply.Data.Components = choiceComponents(r, page)
+	resp := update(msgReporterNews(c.w, r, c.now()))
+	resp.Reply.Data.Components = choiceComponents(c.w, r, page)
 	return resp
 }

@@ -95,8 +95,8 @@ func TestReportRefusedBeforeModal(t *testing.T) {
 		want string
 	}{
 		{"bad player option", harnessOptions{}, alice, slash(cmdReport, subPlayer, strOpt(optPlayer, "two\nlines")), "I can't look that player up"},
-		{"self", harnessOptions{}, alice, userCommand(alice), msgSelf},
-		{"bot", harnessOptions{}, alice, userCommand(user{ID: "100000000000000077", Name: "robot", Bot: true}), msgBot},
+		{"self", harnessOptions{}, alice, userCommand(alice), tr("reply.self")},
+		{"bot", harnessOptions{}, alice, userCommand(user{ID: "100000000000000077", Name: "robot", Bot: true}), tr("reply.bot")},
 		{"rallyhere off", harnessOptions{noRallyHere: true}, alice, slash(cmdReport, subPlayer), "isn't set up to report RallyHere"},
 	}
 	for _, tt := range tests {
@@ -114,7 +114,7 @@ func TestReportRefusedBeforeModal(t *testing.T) {
 	t.Run("not in a server", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		i := h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdReport, subPlayer), map[string]any{"guild_id": nil, "member": nil, "user": map[string]any{"id": alice.ID}})
-		if got := h.handle(i).Reply.Data.Content; got != msgGuildOnly {
+		if got := h.handle(i).Reply.Data.Content; got != tr("reply.guild_only") {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -235,14 +235,14 @@ func TestReportAmbiguousName(t *testing.T) {
 	// Someone else cannot use alice's choice.
 	data, extra := component("player", []string{twin}, i.ID)
 	other := h.handle(h.interaction(discordgo.InteractionMessageComponent, bob, data, extra))
-	if other.Reply.Data.Content != msgNotYours {
+	if other.Reply.Data.Content != tr("reply.not_yours") {
 		t.Fatalf("bob's click: %q", other.Reply.Data.Content)
 	}
 	// A player that was not offered is refused.
 	stranger := h.rh.AddPlayer("mallory")
 	for _, forged := range []string{"nope", stranger} {
 		data, extra = component("player", []string{forged}, i.ID)
-		if got := h.handle(h.interaction(discordgo.InteractionMessageComponent, alice, data, extra)).Reply.Data.Content; got != msgUnknownInteraction() {
+		if got := h.handle(h.interaction(discordgo.InteractionMessageComponent, alice, data, extra)).Reply.Data.Content; got != tr("reply.unknown_interaction") {
 			t.Fatalf("forged choice %q: %q", forged, got)
 		}
 	}
@@ -260,7 +260,7 @@ func TestReportAmbiguousName(t *testing.T) {
 	}
 	// A second click changes nothing.
 	again := h.handle(h.interaction(discordgo.InteractionMessageComponent, alice, data, extra))
-	if again.Reply.Data.Content != msgExpired || len(h.rh.Reports()) != 1 {
+	if again.Reply.Data.Content != tr("reply.expired") || len(h.rh.Reports()) != 1 {
 		t.Fatalf("second click: %q, %d reports", again.Reply.Data.Content, len(h.rh.Reports()))
 	}
 }
@@ -304,9 +304,9 @@ func TestReportResolveErrors(t *testing.T) {
 		{"fallback reporter", harnessOptions{fallback: true}, user{ID: "100000000000000005", Name: "carol"}, "report:rallyhere", "bob", "✅", true},
 		{"member not linked", harnessOptions{}, alice, "report:rallyhere:100000000000000006", "", "hasn't linked Discord", false},
 		{"name not found", harnessOptions{}, alice, "report:rallyhere", "nobody", "No RallyHere player is named", false},
-		{"self by name", harnessOptions{}, alice, "report:rallyhere", "alice", msgSelf, false},
-		{"self by mention", harnessOptions{}, alice, "report:rallyhere", "<@" + alice.ID + ">", msgSelf, false},
-		{"self by context menu id", harnessOptions{}, alice, "report:rallyhere:" + alice.ID, "", msgSelf, false},
+		{"self by name", harnessOptions{}, alice, "report:rallyhere", "alice", tr("reply.self"), false},
+		{"self by mention", harnessOptions{}, alice, "report:rallyhere", "<@" + alice.ID + ">", tr("reply.self"), false},
+		{"self by context menu id", harnessOptions{}, alice, "report:rallyhere:" + alice.ID, "", tr("reply.self"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -472,19 +472,19 @@ func TestReportBadInputChangesNothing(t *testing.T) {
 		att      map[string]any
 		want     string
 	}{
-		{"forged reason", "report:rallyhere", formValues("bob", "not-a-reason"), nil, msgForgedReason},
-		{"reason without rallyhere mapping", "report:rallyhere", formValues("bob", "made_up"), nil, msgForgedReason},
-		{"two reasons", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk", "cheating"}}, nil, msgForgedReason},
+		{"forged reason", "report:rallyhere", formValues("bob", "not-a-reason"), nil, tr("reply.forged_reason")},
+		{"reason without rallyhere mapping", "report:rallyhere", formValues("bob", "made_up"), nil, tr("reply.forged_reason")},
+		{"two reasons", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk", "cheating"}}, nil, tr("reply.forged_reason")},
 		{"long description", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk"}, inputDescription: strings.Repeat("x", 4001)}, nil, "too long"},
 		{"bad match id", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk"}, inputMatch: "match 42; drop"}, nil, "match ID isn't valid"},
 		{"bad player", "report:rallyhere", formValues("https://evil.example/x", "afk"), nil, "I can't look that player up"},
 		{"empty player", "report:rallyhere", formValues("  ", "afk"), nil, "I can't look that player up"},
 		{"too many files", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk"}, inputEvidence: sixIDs}, six, "at most 5 files"},
 		{"unresolved file", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk"}, inputEvidence: oneID}, nil, "attach them again"},
-		{"unknown input", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk"}, "ssn": "123"}, nil, msgUnknownInteraction()},
-		{"player input on a member form", "report:rallyhere:" + bob.ID, formValues("bob", "afk"), nil, msgUnknownInteraction()},
-		{"unknown modal", "report:fortnite", formValues("bob", "afk"), nil, msgUnknownInteraction()},
-		{"garbage custom_id", "💥", formValues("bob", "afk"), nil, msgUnknownInteraction()},
+		{"unknown input", "report:rallyhere", map[string]any{inputPlayer: "bob", inputReason: []string{"afk"}, "ssn": "123"}, nil, tr("reply.unknown_interaction")},
+		{"player input on a member form", "report:rallyhere:" + bob.ID, formValues("bob", "afk"), nil, tr("reply.unknown_interaction")},
+		{"unknown modal", "report:fortnite", formValues("bob", "afk"), nil, tr("reply.unknown_interaction")},
+		{"garbage custom_id", "💥", formValues("bob", "afk"), nil, tr("reply.unknown_interaction")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -561,7 +561,7 @@ func TestUnknownInteractions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := h.handle(h.interaction(tt.typ, alice, tt.data, nil)).Reply.Data.Content; got != msgUnknownInteraction() {
+			if got := h.handle(h.interaction(tt.typ, alice, tt.data, nil)).Reply.Data.Content; got != tr("reply.unknown_interaction") {
 				t.Fatalf("got %q", got)
 			}
 		})

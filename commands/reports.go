@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ func (c *call) isModerator(st reporting.Settings) bool {
 // reportsCommand handles /reports mine|list|bar|unbar.
 func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCommandInteractionData) Response {
 	if len(data.Options) != 1 {
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	sub := data.Options[0]
 	opts := optionMap(sub.Options)
@@ -36,14 +35,14 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 		if err != nil {
 			return reply(c.fail(err, "listing the reporter's reports"))
 		}
-		return reply(msgMine(list, c.now()))
+		return reply(msgMine(c.w, list, c.now()))
 	}
 	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
 	if err != nil {
 		return reply(c.fail(err, "reading settings"))
 	}
 	if !c.isModerator(st) {
-		return reply(msgNotModerator)
+		return reply(c.w.T("reply.not_moderator", nil))
 	}
 	switch sub.Name {
 	case subList:
@@ -53,8 +52,8 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 		}
 		player := strings.TrimSpace(optString(opts[optPlayer]))
 		if !validStatusFilter(status) || len(player) > maxPlayerFilter {
-			return reply(msgBadInput(&reporting.InputError{Field: optPlayer,
-				Problem: fmt.Sprintf("the player filter can be at most %d characters", maxPlayerFilter)}))
+			return reply(msgBadInput(c.w, &reporting.InputError{Field: optPlayer, Problem: "player_filter_too_long",
+				Vars: v{"Count": maxPlayerFilter}}))
 		}
 		content, buttons, err := c.listPage(ctx, st, 0, status, player)
 		if err != nil {
@@ -69,7 +68,7 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 			member = data.Resolved.Users[optString(opts[optMember])]
 		}
 		if member == nil {
-			return reply(msgUnknownInteraction())
+			return reply(c.unknown())
 		}
 		if sub.Name == subUnbar {
 			was, err := c.svc.Limits.Unbar(ctx, c.i.GuildID, member.ID)
@@ -77,23 +76,22 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 				return reply(c.fail(err, "lifting a bar"))
 			}
 			c.log.Info().Str("member_id", member.ID).Bool("was_barred", was).Msg("bar lifted")
-			return reply(msgUnbarred(member.ID, was))
+			return reply(msgUnbarred(c.w, member.ID, was))
 		}
 		if member.Bot {
-			return reply(msgBot)
+			return reply(c.w.T("reply.bot", nil))
 		}
 		d, err := config.ParseDuration(optString(opts[optDuration]))
 		if err != nil || d <= 0 || d > maxBar {
-			return reply(msgBadInput(&reporting.InputError{Field: optDuration,
-				Problem: "give a duration of up to 365 days, like 12h, 7d or 30d"}))
+			return reply(msgBadInput(c.w, &reporting.InputError{Field: optDuration, Problem: "duration"}))
 		}
 		if err := c.svc.Limits.Bar(ctx, c.i.GuildID, member.ID, d); err != nil {
 			return reply(c.fail(err, "barring a member"))
 		}
 		c.log.Info().Str("member_id", member.ID).Dur("for", d).Msg("member barred from reporting")
-		return reply(msgBarred(member.ID, c.now().Add(d)))
+		return reply(msgBarred(c.w, member.ID, c.now().Add(d)))
 	}
-	return reply(msgUnknownInteraction())
+	return reply(c.unknown())
 }
 
 const (
@@ -126,18 +124,24 @@ func (c *call) listPage(ctx context.Context, st reporting.Settings, page int, st
 	}
 	from := min(page*listPageSize, len(matches))
 	shown := matches[from:min(from+listPageSize, len(matches))]
-	content := msgList(shown, st.Anonymous, page, status, player, c.now())
-	pageButton := func(label string, to int, disabled bool) discordgo.MessageComponent {
-		id := CustomID{Kind: kindList, Args: []string{strconv.Itoa(max(to, 0)), status, player}}.String()
-		return discordgo.Button{Label: label, Style: discordgo.SecondaryButton, CustomID: id, Disabled: disabled}
-	}
+	content := msgList(c.w, shown, st.Anonymous, page, status, player, c.now())
 	if page == 0 && len(matches) <= listPageSize {
 		return content, []discordgo.MessageComponent{}, nil
 	}
-	return content, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
-		pageButton("◀ Newer", page-1, page == 0),
-		pageButton("Older ▶", page+1, len(matches) <= (page+1)*listPageSize || page+1 >= 100),
-	}}}, nil
+	return content, listButtons(c.w, page, status, player, len(matches) > (page+1)*listPageSize && page+1 < 100), nil
+}
+
+// listButtons turn the pages of /reports list: to newer ones, and (when there are
+// more) to older ones.
+func listButtons(w words, page int, status, player string, older bool) []discordgo.MessageComponent {
+	pageButton := func(label string, to int, disabled bool) discordgo.MessageComponent {
+		id := CustomID{Kind: kindList, Args: []string{strconv.Itoa(max(to, 0)), status, player}}.String()
+		return discordgo.Button{Label: truncate(w.T(label, nil), 80), Style: discordgo.SecondaryButton, CustomID: id, Disabled: disabled}
+	}
+	return []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+		pageButton("list.newer", page-1, page == 0),
+		pageButton("list.older", page+1, !older),
+	}}}
 }
 
 func matchesPlayer(r *reporting.Report, needle string) bool {
@@ -159,7 +163,7 @@ func (c *call) listButton(ctx context.Context, id CustomID) Response {
 		return reply(c.fail(err, "reading settings"))
 	}
 	if !c.isModerator(st) {
-		return reply(msgNotModerator)
+		return reply(c.w.T("reply.not_moderator", nil))
 	}
 	page, _ := strconv.Atoi(id.Args[0])
 	content, buttons, err := c.listPage(ctx, st, page, id.Args[1], id.Args[2])
@@ -181,29 +185,29 @@ func (c *call) modButton(ctx context.Context, id CustomID) Response {
 		return reply(c.fail(err, "reading settings"))
 	}
 	if !c.isModerator(st) {
-		return reply(msgNotModerator)
+		return reply(c.w.T("reply.not_moderator", nil))
 	}
 	r, err := c.svc.Reports.Get(ctx, reportID)
 	switch {
 	case errors.Is(err, reporting.ErrNoReport):
-		return reply(msgReportGone)
+		return reply(c.w.T("reply.report_gone", nil))
 	case err != nil:
 		return reply(c.fail(err, "reading the report"))
 	case r.GuildID != c.i.GuildID:
 		c.log.Warn().Msg("moderator button for another server's report")
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 	to := actionStatus[id.Args[0]]
 	err = c.svc.Reports.Moderate(ctx, reportID, to, c.user.ID)
 	switch {
 	case errors.Is(err, reporting.ErrFinal):
-		return reply(msgAlreadyClosed(r))
+		return reply(msgAlreadyClosed(c.w, r))
 	case err != nil:
 		return reply(c.fail(err, "moderating the report"))
 	}
 	r.Moderation, r.ModeratorID = to, c.user.ID
 	c.log.Info().Str("status", string(to)).Msg("report moderated")
-	embed, buttons := modLogView(r, st, c.now())
+	embed, buttons := modLogView(c.modWords(ctx, st), r, st, c.now())
 	resp := Response{Reply: &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseUpdateMessage,
 		Data: &discordgo.InteractionResponseData{

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/reporting"
 )
 
@@ -62,6 +63,7 @@ type Router struct {
 	now     func() time.Time
 	metrics *prometheus.CounterVec
 	cdn     cdnPolicy
+	cat     *catalog.Catalog
 }
 
 // Options configure a Router.
@@ -78,6 +80,8 @@ type Options struct {
 	// CDNHosts are the hosts evidence may come from (DISCORD_CDN_HOSTS); nil means
 	// Discord's.
 	CDNHosts []string
+	// Catalog has the messages in every language; default catalog.Shipped().
+	Catalog *catalog.Catalog
 }
 
 // NewRouter returns a router filing reports through svc.
@@ -95,22 +99,59 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 		Help: "Interactions handled, by type and name (command, or custom_id kind).",
 	}, []string{"type", "name"})
 	reg.MustRegister(m)
-	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m, cdn: newCDNPolicy(o.CDNHosts)}
+	cat := o.Catalog
+	if cat == nil {
+		cat = catalog.Shipped()
+	}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m,
+		cdn: newCDNPolicy(o.CDNHosts), cat: cat}
 }
 
-// call is one interaction being handled: the interaction, its logger, and the
-// invoking user.
+// wordsOf is the language l with Bungie's names of the Destiny reasons in it (read
+// within ctx).
+func wordsOf(ctx context.Context, svc *reporting.Service, l *catalog.Localizer) words {
+	return words{Localizer: l, destiny: func(d reporting.DestinyReason) string {
+		return svc.Manifest.Label(ctx, l.Bungie, d)
+	}}
+}
+
+// serverLanguage is a server's language for its mod log: the one an admin chose, else
+// the server's Discord locale (guildLocale).
+func serverLanguage(cat *catalog.Catalog, st reporting.Settings, guildLocale string) *catalog.Localizer {
+	if l, ok := cat.Lookup(st.Language); ok {
+		return l
+	}
+	return cat.For(guildLocale)
+}
+
+// call is one interaction being handled: the interaction, its logger, the invoking
+// user, and their language (the interaction's locale).
 type call struct {
 	*Router
 	i    *discordgo.Interaction
 	log  zerolog.Logger
 	user *discordgo.User
+	w    words
+}
+
+// guildLocale is the server's Discord locale, as the interaction tells it.
+func (c *call) guildLocale() string {
+	if c.i.GuildLocale != nil {
+		return string(*c.i.GuildLocale)
+	}
+	return ""
+}
+
+// modWords is the server's language for what moderators read in the mod log.
+func (c *call) modWords(ctx context.Context, st reporting.Settings) words {
+	return wordsOf(ctx, c.svc, serverLanguage(c.cat, st, c.guildLocale()))
 }
 
 // Handle answers one interaction. A handler that panics gets the user the internal
 // error message and the log the stack, never a crashed bot.
 func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Response) {
 	c := &call{Router: r, i: i, user: invoker(i)}
+	c.w = wordsOf(ctx, r.svc, r.cat.For(string(i.Locale)))
 	lc := r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID)
 	if c.user != nil {
 		lc = lc.Str("user_id", c.user.ID)
@@ -132,7 +173,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		}
 	}()
 	if c.user == nil && i.Type != discordgo.InteractionPing {
-		return reply(msgUnknownInteraction())
+		return reply(c.unknown())
 	}
 
 	switch i.Type {
@@ -143,7 +184,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		data := i.ApplicationCommandData()
 		r.metrics.WithLabelValues("command", commandLabel(data.Name)).Inc()
 		if i.GuildID == "" || i.Member == nil {
-			return reply(msgGuildOnly)
+			return reply(c.w.T("reply.guild_only", nil))
 		}
 		switch data.Name {
 		case cmdReport:
@@ -170,7 +211,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		r.metrics.WithLabelValues("modal", kindLabel(id, err)).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown modal")
-			return reply(msgUnknownInteraction())
+			return reply(c.unknown())
 		}
 		if id.Kind == kindReport {
 			return c.reportModal(ctx, id, data)
@@ -181,7 +222,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		r.metrics.WithLabelValues("component", kindLabel(id, err)).Inc()
 		if err != nil || i.GuildID == "" || i.Member == nil {
 			c.log.Warn().Str("custom_id", data.CustomID).Msg("unknown component")
-			return reply(msgUnknownInteraction())
+			return reply(c.unknown())
 		}
 		switch id.Kind {
 		case kindPlayer, kindOffender:
@@ -197,7 +238,7 @@ func (r *Router) Handle(ctx context.Context, i *discordgo.Interaction) (resp Res
 		r.metrics.WithLabelValues(unknownLabel, unknownLabel).Inc()
 	}
 	c.log.Warn().Int("type", int(i.Type)).Msg("unhandled interaction")
-	return reply(msgUnknownInteraction())
+	return reply(c.unknown())
 }
 
 // unknownLabel is the metric label of every name or kind the bot does not know: label
@@ -243,18 +284,24 @@ func (c *call) fail(err error, what string) string {
 	if c.health != nil {
 		if ref, outage := c.health.Failed(err); outage {
 			c.log.Debug().Err(err).Str("ref", ref).Msg(what)
-			return msgPaused(ref)
+			return msgPaused(c.w, ref)
 		}
 	}
 	ref := NewRef()
 	c.log.Error().Err(err).Str("ref", ref).Msg(what)
-	return msgInternal(ref)
+	return msgInternal(c.w, ref)
+}
+
+// unknown answers what the bot did not make or no longer knows.
+func (c *call) unknown() string {
+	return c.w.T("reply.unknown_interaction", nil)
 }
 
 // Unavailable answers interaction i when the bot could not even check it against
 // Redis (the HTTP transport's replay check failed with err): reports are paused.
 func (r *Router) Unavailable(i *discordgo.Interaction, err error) Response {
 	c := &call{Router: r, i: i, user: invoker(i), log: r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID).Logger()}
+	c.w = words{Localizer: r.cat.For(string(i.Locale)), destiny: func(d reporting.DestinyReason) string { return d.Label }}
 	return reply(c.fail(err, "checking an interaction for a replay"))
 }
 

@@ -24,18 +24,18 @@ func ParseActivity(s string) (string, error) {
 	}
 	switch {
 	case s == "":
-		return bad("it is empty; paste the activity's id or its PGCR link")
+		return bad("activity_empty")
 	case !utf8.ValidString(s) || len(s) > 300:
-		return bad("it is not an activity id or a PGCR link")
+		return bad("activity_not_id")
 	}
 	if id, ok := activityID(s); ok {
 		return id, nil
 	}
 	if strings.Trim(strings.TrimLeft(s, "+-"), "0123456789") == "" {
-		return bad("an activity id is a positive number of at most 19 digits")
+		return bad("activity_id_range")
 	}
 	if !strings.ContainsAny(s, "./") {
-		return bad("it is not an activity id or a PGCR link")
+		return bad("activity_not_id")
 	}
 	raw := s
 	if !strings.Contains(raw, "://") {
@@ -43,11 +43,12 @@ func ParseActivity(s string) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-		return bad("it is not an activity id or a PGCR link")
+		return bad("activity_not_id")
 	}
 	host := strings.TrimPrefix(strings.TrimPrefix(strings.ToLower(u.Hostname()), "www."), "m.")
 	if !knownSite(host) {
-		return bad("links from " + strings.Join(pgcrSites, ", ") + " are accepted, not from " + host)
+		return "", &InputError{Field: "activity", Problem: "activity_site",
+			Vars: map[string]any{"Sites": strings.Join(pgcrSites, ", "), "Host": host}}
 	}
 	// A path segment after "pgcr" (and after "report", for Bungie's report page)...
 	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
@@ -74,7 +75,7 @@ func ParseActivity(s string) (string, error) {
 			}
 		}
 	}
-	return bad("that link names no activity; open the activity's PGCR and copy its link")
+	return bad("activity_no_id")
 }
 
 func knownSite(host string) bool {

@@ -1,10 +1,12 @@
 package reporting
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +22,7 @@ type BungieAPI interface {
 	PGCR(ctx context.Context, activityID string) (*bungie.PGCR, error)
 	Report(ctx context.Context, accessToken, activityID string, r bungie.ReportRequest) error
 	Memberships(ctx context.Context, accessToken string) (bungie.Memberships, error)
-	Reasons(ctx context.Context) ([]bungie.Category, error)
+	Reasons(ctx context.Context, lang string) ([]bungie.Category, error)
 }
 
 // Bungie report modes (BUNGIE_REPORT_MODE).
@@ -31,59 +33,185 @@ const (
 	BungieAPIMode = "api"
 )
 
-// Manifest keeps the Destiny report reasons of Bungie's manifest, fetched on first
-// use and then daily; while Bungie cannot be reached, the copy shipped in the binary
-// stands in.
+// Manifest keeps the Destiny report reasons of Bungie's manifest, in English and in
+// each language asked for, fetched on first use and then daily. While Bungie cannot
+// be reached, the English copy shipped in the binary stands in (for every language).
 type Manifest struct {
 	api BungieAPI
 	log zerolog.Logger
 	now func() time.Time
+	// wait bounds how long a caller waits for another language's names.
+	wait time.Duration
 
-	mu      sync.Mutex
-	cats    []bungie.Category
-	fetched time.Time
-	tried   time.Time
+	mu    sync.Mutex
+	langs map[string]*manifestLang // by Bungie language code
 }
 
+// manifestLang is the reasons in one language: their names, in the English list's
+// order and shape.
+type manifestLang struct {
+	cats    []bungie.Category // nil until fetched (English: the shipped copy)
+	fetched time.Time
+	tried   time.Time
+	// loading is closed when the fetch under way ends; until is when callers stop
+	// waiting for it.
+	loading chan struct{}
+	until   time.Time
+}
+
+// English is the manifest language of the shipped copy, and the fallback.
+const English = "en"
+
 // manifestRefresh is how often the reasons are fetched again; manifestRetry how soon
-// after a failed fetch.
+// after a failed fetch; manifestWait how long the callers of a language wait, in all,
+// for a fetch of its names (they are asked while answering Discord, within its three
+// seconds; English stands in meanwhile, and the fetch goes on for manifestFetch).
 const (
 	manifestRefresh = 24 * time.Hour
 	manifestRetry   = 10 * time.Minute
+	manifestWait    = time.Second
+	manifestFetch   = 30 * time.Second
 )
 
 // NewManifest returns a manifest reading from api (nil: only the shipped copy).
 func NewManifest(api BungieAPI, log zerolog.Logger) *Manifest {
-	return &Manifest{api: api, log: log, now: time.Now, cats: bungie.ShippedReasons()}
+	return &Manifest{api: api, log: log, now: time.Now, wait: manifestWait,
+		langs: map[string]*manifestLang{English: {cats: bungie.ShippedReasons()}}}
 }
 
-// Categories returns the report reason categories.
-func (m *Manifest) Categories(ctx context.Context) []bungie.Category {
-	m.mu.Lock()
-	now := m.now()
-	stale := m.api != nil && now.Sub(m.fetched) > manifestRefresh && now.Sub(m.tried) > manifestRetry
-	if stale {
-		m.tried = now
+// Categories returns the report reason categories with their names in lang, a Bungie
+// language code ("" is English); in English where Bungie has no names in lang or
+// cannot be reached.
+func (m *Manifest) Categories(ctx context.Context, lang string) []bungie.Category {
+	if lang == "" || lang == English {
+		return m.english(ctx)
 	}
-	cats := m.cats
+	if cats := m.fetchLocalized(ctx, lang); cats != nil {
+		return cats
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.langs[English].cats
+}
+
+// english returns the English categories, fetching them first when they are a day old
+// (or never were), unless a fetch failed in the last minutes. Callers meanwhile get
+// what is there.
+func (m *Manifest) english(ctx context.Context) []bungie.Category {
+	m.mu.Lock()
+	ml := m.langs[English]
+	now := m.now()
+	stale := m.api != nil && now.Sub(ml.fetched) > manifestRefresh && now.Sub(ml.tried) > manifestRetry
+	if stale {
+		ml.tried = now
+	}
+	cats := ml.cats
 	m.mu.Unlock()
 	if !stale {
 		return cats
 	}
-	fresh, err := m.api.Reasons(ctx)
+	fresh, err := m.api.Reasons(ctx, English)
 	if err != nil {
-		m.log.Warn().Err(err).Msg("fetching Destiny report reasons; using the copy shipped with the bot")
+		m.log.Warn().Err(err).Str("lang", English).Msg("fetching Destiny report reasons; using the copy at hand")
 		return cats
 	}
 	m.mu.Lock()
-	m.cats, m.fetched = fresh, now
+	ml.cats, ml.fetched = fresh, now
 	m.mu.Unlock()
 	return fresh
 }
 
-// Find returns the reason with these hashes, if the manifest has it.
+// fetchLocalized returns lang's categories (nil: none yet), fetching them when they
+// are a day old or never were. The fetch runs on its own; callers wait for it at most
+// m.wait from its start, all together, and then take what is there.
+func (m *Manifest) fetchLocalized(ctx context.Context, lang string) []bungie.Category {
+	m.mu.Lock()
+	ml := m.langs[lang]
+	if ml == nil {
+		ml = &manifestLang{}
+		m.langs[lang] = ml
+	}
+	now := m.now()
+	if m.api != nil && ml.loading == nil && now.Sub(ml.fetched) > manifestRefresh && now.Sub(ml.tried) > manifestRetry {
+		ml.tried, ml.loading, ml.until = now, make(chan struct{}), time.Now().Add(m.wait)
+		go m.load(lang, ml, m.langs[English].cats, now)
+	}
+	loading, until := ml.loading, ml.until
+	m.mu.Unlock()
+	if loading != nil {
+		t := time.NewTimer(time.Until(until))
+		select {
+		case <-loading:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return ml.cats
+}
+
+// load fetches lang's names into ml, named as en is ordered.
+func (m *Manifest) load(lang string, ml *manifestLang, en []bungie.Category, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), manifestFetch)
+	defer cancel()
+	fresh, err := m.api.Reasons(ctx, lang)
+	if err != nil {
+		m.log.Warn().Err(err).Str("lang", lang).Msg("fetching Destiny report reasons; English stands in")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		ml.cats, ml.fetched = localized(en, fresh), now
+	}
+	close(ml.loading)
+	ml.loading = nil
+}
+
+// localized is the English list en with the names of loc, a list in another
+// language: categories keep their order, reasons are sorted by their new names with
+// Other (as English names it) last, and a name loc lacks stays English.
+func localized(en, loc []bungie.Category) []bungie.Category {
+	type key struct{ cat, reason uint32 }
+	cats := map[uint32]string{}
+	reasons := map[key]string{}
+	for _, c := range loc {
+		cats[c.Hash] = c.Name
+		for _, r := range c.Reasons {
+			reasons[key{c.Hash, r.Hash}] = r.Name
+		}
+	}
+	out := make([]bungie.Category, 0, len(en))
+	for _, c := range en {
+		lc := bungie.Category{Hash: c.Hash, Name: cmp.Or(cats[c.Hash], c.Name), Index: c.Index}
+		other := map[uint32]bool{}
+		for _, r := range c.Reasons {
+			other[r.Hash] = r.Name == "Other"
+			lc.Reasons = append(lc.Reasons, bungie.Reason{Hash: r.Hash, Name: cmp.Or(reasons[key{c.Hash, r.Hash}], r.Name)})
+		}
+		slices.SortStableFunc(lc.Reasons, func(a, b bungie.Reason) int {
+			if other[a.Hash] != other[b.Hash] {
+				if other[a.Hash] {
+					return 1
+				}
+				return -1
+			}
+			return cmp.Compare(a.Name, b.Name)
+		})
+		out = append(out, lc)
+	}
+	return out
+}
+
+// Find returns the reason with these hashes, if the manifest has it, with its English
+// label (what is stored; Label shows it in other languages).
 func (m *Manifest) Find(ctx context.Context, category, reason uint32) (DestinyReason, bool) {
-	for _, c := range m.Categories(ctx) {
+	return find(m.Categories(ctx, English), category, reason)
+}
+
+func find(cats []bungie.Category, category, reason uint32) (DestinyReason, bool) {
+	for _, c := range cats {
 		if c.Hash != category {
 			continue
 		}
@@ -96,19 +224,39 @@ func (m *Manifest) Find(ctx context.Context, category, reason uint32) (DestinyRe
 	return DestinyReason{}, false
 }
 
-// Search returns the reasons whose "Category › Reason" label contains every word
-// of typed, at most n.
-func (m *Manifest) Search(ctx context.Context, typed string, n int) []DestinyReason {
+// Label is d's "Category › Reason" in lang, as Bungie names it there; the label
+// stored with d when the manifest does not have it.
+func (m *Manifest) Label(ctx context.Context, lang string, d DestinyReason) string {
+	if lang == "" || lang == English {
+		// The stored label is English already; no need to look.
+		return d.Label
+	}
+	if found, ok := find(m.Categories(ctx, lang), d.CategoryHash, d.ReasonHash); ok {
+		return found.Label
+	}
+	return d.Label
+}
+
+// Search returns the reasons whose "Category › Reason" label, in lang or in English,
+// contains every word of typed, at most n; their labels are in lang.
+func (m *Manifest) Search(ctx context.Context, lang, typed string, n int) []DestinyReason {
 	words := strings.Fields(strings.ToLower(typed))
+	matches := func(label string) bool {
+		label = strings.ToLower(label)
+		for _, w := range words {
+			if !strings.Contains(label, w) {
+				return false
+			}
+		}
+		return true
+	}
+	en := m.Categories(ctx, English)
 	var out []DestinyReason
-	for _, c := range m.Categories(ctx) {
+	for _, c := range m.Categories(ctx, lang) {
 		for _, r := range c.Reasons {
 			label := c.Name + " › " + r.Name
-			match := true
-			for _, w := range words {
-				match = match && strings.Contains(strings.ToLower(label), w)
-			}
-			if match && len(out) < n {
+			english, _ := find(en, c.Hash, r.Hash)
+			if (matches(label) || matches(english.Label)) && len(out) < n {
 				out = append(out, DestinyReason{CategoryHash: c.Hash, ReasonHash: r.Hash, Label: label})
 			}
 		}
@@ -175,9 +323,8 @@ func (p *destiny) Resolve(ctx context.Context, r *Report) error {
 	var cs []Candidate
 	for _, pl := range pgcr.Players {
 		if !own[pl.MembershipID] {
-			label := pl.Label()
-			cs = append(cs, Candidate{ID: pl.CharacterID, Label: label,
-				Target: Target{Kind: TargetCharacter, Value: pl.CharacterID, Label: label}})
+			cs = append(cs, Candidate{ID: pl.CharacterID, Label: pl.Name, Class: pl.Class, Team: pl.Team,
+				Target: Target{Kind: TargetCharacter, Value: pl.CharacterID, Label: pl.Name, Class: pl.Class, Team: pl.Team}})
 		}
 	}
 	if len(cs) == 0 {

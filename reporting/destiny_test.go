@@ -82,7 +82,7 @@ func FuzzDestinyReasonInput(f *testing.F) {
 				t.Fatalf("ParseDestinyKey(%q) = %d, %d; its Key %q reads back as %d, %d, %v", s, c, r, d.Key(), c2, r2, ok)
 			}
 		}
-		found := m.Search(context.Background(), s, 25)
+		found := m.Search(context.Background(), "", s, 25)
 		if len(found) > 25 {
 			t.Fatalf("Search(%q): %d results, over the 25 asked", s, len(found))
 		}

@@ -272,7 +272,7 @@ func TestManifest(t *testing.T) {
 	}
 	clock := time.Now()
 	m.now = func() time.Time { return clock }
-	m.Categories(ctx)
+	m.Categories(ctx, English)
 	if n := bg.Calls(bungietest.OpManifest); n != 1 {
 		t.Fatalf("%d manifest fetches for two lookups, want 1 (cached for a day)", n)
 	}
@@ -305,7 +305,7 @@ func TestManifest(t *testing.T) {
 	down.SetFailure(bungietest.OpManifest, bungietest.Failure{HTML: true})
 	fallback := NewManifest(bungie.New(down.APIKey, bungie.Options{APIURL: down.URL + "/Platform", StatsURL: down.StatsURL, WebURL: down.URL}),
 		zerolog.New(zerolog.NewTestWriter(t)))
-	if got := fallback.Search(ctx, "quit mid", 5); len(got) != 1 || got[0].Label != "Quitting › Quit Mid-Activity" {
+	if got := fallback.Search(ctx, English, "quit mid", 5); len(got) != 1 || got[0].Label != "Quitting › Quit Mid-Activity" {
 		t.Fatalf("with Bungie down: %+v; want the shipped copy", got)
 	}
 	if id, ok := fallback.Find(ctx, 1, 2); ok {

@@ -64,10 +64,14 @@ func (e *ChoiceError) Error() string {
 // Candidate is one choice offered to a reporter: a player sharing a name, or a player
 // of an activity. Target is what the report's target becomes when it is chosen.
 type Candidate struct {
-	ID          string `json:"id"`
-	Label       string `json:"label"`
-	Description string `json:"description,omitempty"`
-	Target      Target `json:"target"`
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	// Class and Team describe a player of an activity (Destiny), as Bungie names them
+	// in English ("Hunter", "Alpha"); package commands shows them in the reader's
+	// language.
+	Class  string `json:"class,omitempty"`
+	Team   string `json:"team,omitempty"`
+	Target Target `json:"target"`
 }
 
 // Publisher returns the publisher of game g, if the operator configured it.

@@ -108,7 +108,7 @@ func (p *rallyHere) Resolve(ctx context.Context, r *Report) error {
 				for i, id := range players {
 					t := r.Target
 					t.Label = t.Value + " (" + id + ")"
-					cs[i] = Candidate{ID: id, Label: fmt.Sprintf("%s (%d)", r.Target.Value, i+1), Description: "Player ID " + id, Target: t}
+					cs[i] = Candidate{ID: id, Label: fmt.Sprintf("%s (%d)", r.Target.Value, i+1), Target: t}
 				}
 				return &ChoiceError{Candidates: cs}
 			}

@@ -1,7 +1,6 @@
 package reporting
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,24 +109,24 @@ func ReasonKey(label string) string {
 // NewReason validates an admin's new reason and returns it with its key.
 func NewReason(label, rallyHere string, destiny *DestinyReason) (Reason, error) {
 	label = strings.Join(strings.Fields(label), " ")
-	bad := func(field, problem string) (Reason, error) {
-		return Reason{}, &InputError{Field: field, Problem: problem}
+	bad := func(field, problem string, vars map[string]any) (Reason, error) {
+		return Reason{}, &InputError{Field: field, Problem: problem, Vars: vars}
 	}
 	switch {
 	case label == "":
-		return bad("label", "it is empty")
+		return bad("label", "label_empty", nil)
 	case utf8.RuneCountInString(label) > MaxReasonLabel:
-		return bad("label", fmt.Sprintf("it is longer than %d characters", MaxReasonLabel))
+		return bad("label", "too_long", map[string]any{"Count": MaxReasonLabel})
 	case ReasonKey(label) == "":
-		return bad("label", "it needs at least one letter or digit")
+		return bad("label", "label_no_letter", nil)
 	case rallyHere != "" && !slices.Contains(RallyHereReasons(), rallyHere):
-		return bad("rallyhere-reason", fmt.Sprintf("%q is not a RallyHere reason", rallyHere))
+		return bad("rallyhere-reason", "not_rallyhere_reason", map[string]any{"Value": strconv.Quote(rallyHere)})
 	case rallyHere == "" && destiny == nil:
-		return bad("reason", "it maps to no game; give a rallyhere-reason or a destiny-reason")
+		return bad("reason", "no_game", nil)
 	}
 	for _, r := range label {
 		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return bad("label", "it contains invisible characters")
+			return bad("label", "label_invisible", nil)
 		}
 	}
 	return Reason{Key: ReasonKey(label), Label: label, RallyHere: rallyHere, Destiny: destiny}, nil

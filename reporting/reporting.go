@@ -20,7 +20,8 @@ const (
 	Destiny2  Game = "destiny2"
 )
 
-// Title is the game's name as players read it.
+// Title is the game's name in English. What people read comes from package commands'
+// catalog (game.<game>); this stays for logs and for code outside commands.
 func (g Game) Title() string {
 	switch g {
 	case RallyHere:
@@ -56,6 +57,11 @@ type Report struct {
 	ChannelID    string `redis:"channel_id"`
 	ReporterID   string `redis:"reporter_id"`
 	ReporterName string `redis:"reporter_name"`
+	// ReporterLocale is the Discord locale of the reporter when they filed it (en-US,
+	// de, …): the language of what they are told later. GuildLocale is the server's
+	// Discord locale then: the mod log's language unless an admin chose one.
+	ReporterLocale string `redis:"reporter_locale"`
+	GuildLocale    string `redis:"guild_locale"`
 
 	// Target is the reported player as the reporter gave it.
 	Target Target `redis:"target"`

@@ -131,6 +131,9 @@ type Draft struct {
 	Evidence     []Evidence `json:"evidence,omitempty"`
 	// ActivityID is the Destiny activity the report is about.
 	ActivityID string `json:"activity_id,omitempty"`
+	// ReporterLocale and GuildLocale are the interaction's Discord locales (Report).
+	ReporterLocale string `json:"reporter_locale,omitempty"`
+	GuildLocale    string `json:"guild_locale,omitempty"`
 
 	// Filled by Resolve.
 	SourcePlayer   string `json:"source_player,omitempty"`
@@ -192,6 +195,7 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 	r := &Report{
 		ID: d.ID, Game: d.Game, Delivery: StatusQueued,
 		GuildID: d.GuildID, ChannelID: d.ChannelID, ReporterID: d.ReporterID, ReporterName: d.ReporterName,
+		ReporterLocale: d.ReporterLocale, GuildLocale: d.GuildLocale,
 		Target: d.Target, TargetPlayer: d.TargetPlayer, SourcePlayer: d.SourcePlayer, SourceFallback: Flag(d.SourceFallback),
 		ActivityID: d.ActivityID, Reason: d.Reason, Description: d.Description, MatchID: d.MatchID, Evidence: d.Evidence,
 		CreatedAt: At(now), UpdatedAt: At(now),
@@ -302,7 +306,7 @@ func (s *Service) Choose(ctx context.Context, reportID, reporterID, player strin
 	}
 	i := slices.IndexFunc(r.Candidates, func(c Candidate) bool { return c.ID == player })
 	if i < 0 {
-		return nil, &InputError{Field: "player", Problem: "that player was not one of those offered"}
+		return nil, &InputError{Field: "player", Problem: "not_offered"}
 	}
 	if t := r.Candidates[i].Target; t.Kind != "" {
 		r.Target = t

@@ -32,6 +32,9 @@ type Settings struct {
 	Anonymous bool
 	// Off are the games an admin turned off in this server.
 	Off map[Game]bool
+	// Language is the language of the mod log an admin chose (a Discord locale code of
+	// a shipped language); "" follows the server's own Discord locale.
+	Language string
 }
 
 // GameOn reports whether reports for g are taken in this server (the operator must
@@ -67,6 +70,7 @@ const (
 	fieldModRole   = "mod_role"
 	fieldAnonymous = "anonymous"
 	fieldOff       = "off:" // + game
+	fieldLanguage  = "language"
 )
 
 // Get returns the settings of guildID; a server whose reasons no admin changed has
@@ -94,7 +98,8 @@ var defaultReasonsJSON = func() string {
 
 func (s *SettingsStore) decode(guildID string, h map[string]string) (Settings, error) {
 	st := Settings{GuildID: guildID, Limit: s.defaultLimit,
-		ModLogChannel: h[fieldChannel], ModRole: h[fieldModRole], Anonymous: h[fieldAnonymous] == "1"}
+		ModLogChannel: h[fieldChannel], ModRole: h[fieldModRole], Anonymous: h[fieldAnonymous] == "1",
+		Language: h[fieldLanguage]}
 	for _, g := range []Game{RallyHere, Destiny2} {
 		if h[fieldOff+string(g)] == "1" {
 			if st.Off == nil {
@@ -206,7 +211,7 @@ func (s *SettingsStore) updateReasons(ctx context.Context, guildID string, chang
 // REPORT_LIMIT_MAX.
 func (s *SettingsStore) SetLimit(ctx context.Context, guildID string, r config.Rate) error {
 	if !r.Within(s.maxLimit) {
-		return &InputError{Field: "limit", Problem: fmt.Sprintf("%s is looser than this bot allows (at most %s)", r, s.maxLimit)}
+		return &InputError{Field: "limit", Problem: "limit_too_loose", Vars: map[string]any{"Rate": r.String(), "Max": s.maxLimit.String()}}
 	}
 	if err := s.rdb.HSet(ctx, guildKey(guildID, "settings"), fieldLimit, r.String()).Err(); err != nil {
 		return fmt.Errorf("setting the limit of %s: %w", guildID, err)
@@ -232,6 +237,13 @@ func (s *SettingsStore) SetGame(ctx context.Context, guildID string, g Game, on 
 // SetAnonymous turns anonymous reports on or off.
 func (s *SettingsStore) SetAnonymous(ctx context.Context, guildID string, on bool) error {
 	return s.setField(ctx, guildID, fieldAnonymous, flag(on))
+}
+
+// SetLanguage sets the mod log's language (a Discord locale code), or with "" has it
+// follow the server's Discord locale. Which languages exist is package commands'
+// business; it checks the code.
+func (s *SettingsStore) SetLanguage(ctx context.Context, guildID, code string) error {
+	return s.setField(ctx, guildID, fieldLanguage, code)
 }
 
 func (s *SettingsStore) setField(ctx context.Context, guildID, field, value string) error {

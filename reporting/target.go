@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
@@ -32,6 +33,9 @@ type Target struct {
 	// Label is how to show the target to people, when it differs from Value (a
 	// member's name, a display name picked from several matches).
 	Label string `json:"label,omitempty"`
+	// Class and Team describe a Destiny character (Candidate's).
+	Class string `json:"class,omitempty"`
+	Team  string `json:"team,omitempty"`
 }
 
 // String is how the target is shown to people.
@@ -42,14 +46,22 @@ func (t Target) String() string {
 	return t.Value
 }
 
-// InputError is bad input from a person: Field names the input, Problem says what is
-// wrong in words fit to show them.
+// InputError is bad input from a person: Field names the input, Problem names what
+// is wrong (a stable word such as "too_long"), and Vars carry the details its words
+// need. Package commands says it in the reader's language: the message
+// problem.<Problem> of its catalog.
 type InputError struct {
 	Field   string
 	Problem string
+	Vars    map[string]any
 }
 
-func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
+func (e *InputError) Error() string {
+	if len(e.Vars) == 0 {
+		return e.Field + ": " + e.Problem
+	}
+	return fmt.Sprintf("%s: %s %v", e.Field, e.Problem, e.Vars)
+}
 
 // IsInputError reports whether err is (or wraps) an InputError.
 func IsInputError(err error) bool {
@@ -74,9 +86,9 @@ func ParsePlayer(s string) (Target, error) {
 	}
 	switch {
 	case s == "":
-		return bad("it is empty; give the player's name or id")
+		return bad("player_empty")
 	case !utf8.ValidString(s):
-		return bad("it is not valid text")
+		return bad("not_text")
 	}
 	if m := uuidRE.FindStringSubmatch(s); m != nil {
 		// A dashless 32-hex string or a braced one is a UUID too; a string with only
@@ -89,24 +101,24 @@ func ParsePlayer(s string) (Target, error) {
 		return Target{Kind: TargetMember, Value: m[1]}, nil
 	}
 	if n := utf8.RuneCountInString(s); n > MaxPlayerName {
-		return bad("it is longer than a player name can be (64 characters)")
+		return bad("player_too_long")
 	}
 	if strings.Contains(s, "://") {
-		return bad("that is a link; give the player's name or id instead")
+		return bad("player_link")
 	}
 	letters := 0
 	for _, r := range s {
 		switch {
 		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
-			return bad("it contains line breaks or invisible characters")
+			return bad("player_invisible")
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			letters++
 		case !unicode.IsPrint(r) && r != ' ':
-			return bad("it contains characters a player name cannot have")
+			return bad("player_chars")
 		}
 	}
 	if letters == 0 {
-		return bad("a player name has at least one letter or digit")
+		return bad("player_no_letter")
 	}
 	return Target{Kind: TargetName, Value: s}, nil
 }

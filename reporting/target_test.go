@@ -11,7 +11,7 @@ func TestParsePlayer(t *testing.T) {
 	tests := []struct {
 		in      string
 		want    Target
-		problem string // substring of the InputError's problem; empty when accepted
+		problem string // the InputError's problem; empty when accepted
 	}{
 		{"5F1B1E4E-0000-4000-8000-000000000001", Target{Kind: TargetUUID, Value: "5f1b1e4e-0000-4000-8000-000000000001"}, ""},
 		{"  5f1b1e4e000040008000000000000001 ", Target{Kind: TargetUUID, Value: "5f1b1e4e-0000-4000-8000-000000000001"}, ""},
@@ -23,14 +23,14 @@ func TestParsePlayer(t *testing.T) {
 		{"Name#1234", Target{Kind: TargetName, Value: "Name#1234"}, ""},
 		{"7", Target{Kind: TargetName, Value: "7"}, ""},
 		{"5f1b1e4e-0000-40008000-000000000001", Target{Kind: TargetName, Value: "5f1b1e4e-0000-40008000-000000000001"}, ""},
-		{"", Target{}, "empty"},
-		{"   ", Target{}, "empty"},
-		{strings.Repeat("a", 65), Target{}, "longer"},
-		{"two\nlines", Target{}, "line breaks"},
-		{"zero\u200bwidth", Target{}, "invisible"},
-		{"https://example.com/player/1", Target{}, "link"},
-		{"!!!", Target{}, "at least one letter"},
-		{"bad\xffutf8", Target{}, "not valid text"},
+		{"", Target{}, "player_empty"},
+		{"   ", Target{}, "player_empty"},
+		{strings.Repeat("a", 65), Target{}, "player_too_long"},
+		{"two\nlines", Target{}, "player_invisible"},
+		{"zero\u200bwidth", Target{}, "player_invisible"},
+		{"https://example.com/player/1", Target{}, "player_link"},
+		{"!!!", Target{}, "player_no_letter"},
+		{"bad\xffutf8", Target{}, "not_text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

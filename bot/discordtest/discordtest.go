@@ -118,6 +118,7 @@ type Server struct {
 	commands     map[string][]json.RawMessage
 	commandIDs   map[string]string // scope/type/name → id, stable across overwrites
 	attachments  map[string]*attachment
+	locales      map[string]bool // Discord's locales (AvailableLocalesEnum), read-only
 
 	gwDone sync.WaitGroup
 
@@ -173,6 +174,10 @@ func New(tb testing.TB, opts Options) *Server {
 	if err != nil {
 		tb.Fatalf("discordtest: %v", err)
 	}
+	locales, err := openapitest.Enum(openapitest.Discord, "AvailableLocalesEnum")
+	if err != nil || len(locales) == 0 {
+		tb.Fatalf("discordtest: Discord's locales: %v", err)
+	}
 	s := &Server{
 		AppID:        opts.AppID,
 		BotToken:     opts.BotToken,
@@ -191,8 +196,12 @@ func New(tb testing.TB, opts Options) *Server {
 		commands:     map[string][]json.RawMessage{},
 		commandIDs:   map[string]string{},
 		attachments:  map[string]*attachment{},
+		locales:      map[string]bool{},
 		conns:        map[*gwConn]struct{}{},
 		sessions:     map[string]*gwSession{},
+	}
+	for _, l := range locales {
+		s.locales[l] = true
 	}
 	if s.AppID == "" {
 		s.AppID = randomSnowflake(time.Now())

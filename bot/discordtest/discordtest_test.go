@@ -866,6 +866,33 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+// TestCommandLocalizations refuses localizations keyed by anything but Discord's
+// locales, as Discord does, at every depth.
+func TestCommandLocalizations(t *testing.T) {
+	rec := openapitest.NewRecorder(t)
+	s := New(rec, Options{AppID: "1234567890123456789"})
+	path := "/applications/1234567890123456789/commands"
+	good := `[{"name":"report","description":"d","description_localizations":{"de":"x","es-419":"y","pt-BR":"z"},"contexts":[0],` +
+		`"options":[{"type":3,"name":"s","description":"d","description_localizations":{"pl":"p"},"choices":[{"name":"a","value":"a","name_localizations":{"fr":"f"}}]}]},` +
+		`{"name":"Report player","type":2,"name_localizations":{"de":"Spieler melden"},"contexts":[0]}]`
+	before := rec.Count()
+	if r := callJSON(t, s, "PUT", path, good); r.status != 200 {
+		t.Fatalf("Discord's locales: %d %s", r.status, r.body)
+	}
+	rec.Expect(t, before, false)
+	for _, bad := range []string{
+		`[{"name":"report","description":"d","description_localizations":{"de-DE":"x"},"contexts":[0]}]`,
+		`[{"name":"report","description":"d","contexts":[0],"options":[{"type":3,"name":"s","description":"d","choices":[{"name":"a","value":"a","name_localizations":{"es":"f"}}]}]}]`,
+		`[{"name":"Report player","type":2,"name_localizations":{"en":"Report"},"contexts":[0]}]`,
+	} {
+		before := rec.Count()
+		if r := callJSON(t, s, "PUT", path, bad); r.status != 400 {
+			t.Errorf("%s: %d, want 400", bad, r.status)
+		}
+		rec.Expect(t, before, true)
+	}
+}
+
 // TestResponsesMatchDocument validates the fake's own answers against the document,
 // so that clients decoding them strictly get what Discord would send.
 func TestResponsesMatchDocument(t *testing.T) {

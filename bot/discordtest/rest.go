@@ -63,6 +63,11 @@ func (s *Server) putCommands(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, 50035, "Invalid Form Body")
 		return
 	}
+	if err := s.checkLocalizations(inputOf(r).body); err != nil {
+		s.errorf("PUT %s: %v", r.URL.Path, err)
+		writeError(w, http.StatusBadRequest, 50035, "Invalid Form Body")
+		return
+	}
 	s.mu.Lock()
 	version := s.snowflakeLocked()
 	out := make([]json.RawMessage, 0, len(cmds))
@@ -430,4 +435,42 @@ func (s *Server) editAndAnswer(w http.ResponseWriter, m *message, in *input) {
 		return
 	}
 	writeJSON(w, http.StatusOK, obj)
+}
+
+// checkLocalizations refuses name_localizations and description_localizations (of
+// commands, options and choices, at any depth) keyed by anything but a locale of
+// Discord's document (AvailableLocalesEnum): Discord answers those with 400, which the
+// document's schema, an object of any keys, does not say.
+func (s *Server) checkLocalizations(body []byte) error {
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return err
+	}
+	var walk func(path string, v any) error
+	walk = func(path string, v any) error {
+		switch v := v.(type) {
+		case []any:
+			for i, x := range v {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i), x); err != nil {
+					return err
+				}
+			}
+		case map[string]any:
+			for k, x := range v {
+				if m, ok := x.(map[string]any); ok && (k == "name_localizations" || k == "description_localizations") {
+					for locale := range m {
+						if !s.locales[locale] {
+							return fmt.Errorf("%s.%s: %q is not a Discord locale", path, k, locale)
+						}
+					}
+					continue
+				}
+				if err := walk(path+"."+k, x); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk("", doc)
 }

@@ -213,19 +213,6 @@ type Player struct {
 	Team string
 }
 
-// Label is how a player is shown in the offender select: "Name#1234 · Hunter · Alpha
-// team".
-func (p Player) Label() string {
-	parts := []string{p.Name}
-	if p.Class != "" {
-		parts = append(parts, p.Class)
-	}
-	if p.Team != "" {
-		parts = append(parts, p.Team+" team")
-	}
-	return strings.Join(parts, " · ")
-}
-
 // PGCR reads the post-game carnage report of activityID from the stats host.
 func (c *Client) PGCR(ctx context.Context, activityID string) (*PGCR, error) {
 	var out struct {

@@ -89,18 +89,19 @@ func ParseReasons(raw []byte) ([]Category, error) {
 	return out, nil
 }
 
-// Reasons fetches the report reasons of the current manifest: the manifest names the
-// component's path, which is read from the web host.
-func (c *Client) Reasons(ctx context.Context) ([]Category, error) {
+// Reasons fetches the report reasons of the current manifest in lang, one of
+// Bungie's language codes (en, de, fr, es, pt-br, pl, …): the manifest names the
+// component's path for each language, which is read from the web host.
+func (c *Client) Reasons(ctx context.Context, lang string) ([]Category, error) {
 	var manifest struct {
 		Paths map[string]map[string]string `json:"jsonWorldComponentContentPaths"`
 	}
 	if err := c.call(ctx, "manifest", http.MethodGet, c.apiURL+"/Destiny2/Manifest/", "", nil, &manifest); err != nil {
 		return nil, err
 	}
-	path := manifest.Paths["en"]["DestinyReportReasonCategoryDefinition"]
+	path := manifest.Paths[lang]["DestinyReportReasonCategoryDefinition"]
 	if path == "" {
-		return nil, fmt.Errorf("bungie manifest: %w: no DestinyReportReasonCategoryDefinition path", ErrOutage)
+		return nil, fmt.Errorf("bungie manifest: %w: no DestinyReportReasonCategoryDefinition path in %q", ErrOutage, lang)
 	}
 	req, err := http.NewRequestWithContext(upstream.WithOp(ctx, "manifest-component"), http.MethodGet, c.webURL+path, nil)
 	if err != nil {

@@ -9,11 +9,13 @@ package openapitest
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,4 +222,42 @@ func (c *lazyCache) Store(key uint64, value *cache.SchemaCacheEntry) {
 
 func (c *lazyCache) Range(f func(key uint64, value *cache.SchemaCacheEntry) bool) {
 	c.m.Range(func(k, v any) bool { return f(k.(uint64), v.(*cache.SchemaCacheEntry)) })
+}
+
+// Enum returns the values of the schema named name in spec's components: the const of
+// each of its oneOf alternatives (as Discord's document writes its enums), or its enum.
+func Enum(spec Spec, name string) ([]string, error) {
+	raw, err := specs.ReadFile("specs/" + string(spec))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", spec, err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", spec, err)
+	}
+	var schema struct {
+		Enum  []any `json:"enum"`
+		OneOf []struct {
+			Const any `json:"const"`
+		} `json:"oneOf"`
+	}
+	if err := json.Unmarshal(doc.Components.Schemas[name], &schema); err != nil {
+		return nil, fmt.Errorf("%s: schema %s: %w", spec, name, err)
+	}
+	values := slices.Clone(schema.Enum)
+	for _, o := range schema.OneOf {
+		values = append(values, o.Const)
+	}
+	var out []string
+	for _, v := range values {
+		out = append(out, fmt.Sprint(v))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: schema %s has no values", spec, name)
+	}
+	return out, nil
 }

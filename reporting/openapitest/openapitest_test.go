@@ -2,6 +2,7 @@ package openapitest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,15 @@ func TestValidatorRequests(t *testing.T) {
 				t.Fatalf("want an error mentioning %q, got %v", tt.want, err)
 			}
 		})
+	}
+}
+
+func TestEnum(t *testing.T) {
+	locales, err := Enum(Discord, "AvailableLocalesEnum")
+	if err != nil || len(locales) != 34 || !slices.Contains(locales, "pt-BR") || !slices.Contains(locales, "es-419") {
+		t.Fatalf("%v, %v", locales, err)
+	}
+	if _, err := Enum(Discord, "NoSuchSchema"); err == nil {
+		t.Fatal("a schema the document lacks")
 	}
 }

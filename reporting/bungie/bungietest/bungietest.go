@@ -1,7 +1,8 @@
 // Package bungietest runs a fake Bungie.net for tests: the Platform API operations the
 // bot uses (post-game carnage reports, reporting a player, the current user's
-// memberships, the Destiny manifest), the manifest's report reason file, and the OAuth
-// authorization-code flow with single-use refresh tokens.
+// memberships, the Destiny manifest), the manifest's report reason file in each of its
+// languages (Languages: English, and German, French, Spanish, Brazilian Portuguese and
+// Polish names), and the OAuth authorization-code flow with single-use refresh tokens.
 //
 // It answers as Bungie does: every Platform response is an envelope
 // {Response, ErrorCode, ThrottleSeconds, ErrorStatus, Message, MessageData}, errors
@@ -61,7 +62,7 @@ const (
 	OpReport            Op = "report"             // POST {URL}/Platform/Destiny2/Stats/PostGameCarnageReport/{activityId}/Report/
 	OpMemberships       Op = "memberships"        // GET {URL}/Platform/User/GetMembershipsForCurrentUser/
 	OpManifest          Op = "manifest"           // GET {URL}/Platform/Destiny2/Manifest/
-	OpManifestComponent Op = "manifest-component" // GET {URL}/common/destiny2_content/json/en/DestinyReportReasonCategoryDefinition-{version}.json
+	OpManifestComponent Op = "manifest-component" // GET {URL}/common/destiny2_content/json/{lang}/DestinyReportReasonCategoryDefinition-{version}.json
 	OpAuthorize         Op = "authorize"          // GET {URL}/en/OAuth/Authorize
 	OpToken             Op = "token"              // POST {URL}/Platform/App/OAuth/token/
 )
@@ -258,6 +259,8 @@ type Server struct {
 	v        *openapitest.Validator
 	redirect string
 	reasons  map[uint32]map[uint32]bool // category hash → its reason hashes
+	// components are the report reason files by language (Languages).
+	components map[string][]byte
 	// done is closed when the test ends so that delayed requests stop waiting and
 	// httptest.Server.Close does not block on them.
 	done chan struct{}
@@ -321,6 +324,12 @@ func New(tb testing.TB, o Options) *Server {
 	if err != nil {
 		tb.Fatalf("bungietest: %v", err)
 	}
+	components := map[string][]byte{"en": reasonCategories}
+	for lang := range reasonNames {
+		if components[lang], err = localizedReasons(reasonCategories, lang); err != nil {
+			tb.Fatalf("bungietest: %s: %v", lang, err)
+		}
+	}
 	s := &Server{
 		APIKey:       orRandom(o.APIKey),
 		ClientID:     orRandom(o.ClientID),
@@ -329,6 +338,7 @@ func New(tb testing.TB, o Options) *Server {
 		v:            v,
 		redirect:     o.RedirectURL,
 		reasons:      reasons,
+		components:   components,
 		done:         make(chan struct{}),
 		byBungie:     map[string]*User{},
 		owner:        map[string]*User{},
@@ -351,7 +361,7 @@ func New(tb testing.TB, o Options) *Server {
 	web.Handle("GET /Platform/User/GetMembershipsForCurrentUser/{$}", s.serve(OpMemberships, true, true, s.memberships))
 	web.Handle("GET /Platform/Destiny2/Manifest/{$}", s.serve(OpManifest, true, false, s.manifest))
 	web.Handle("POST /Platform/App/OAuth/token/{$}", s.serve(OpToken, false, false, s.token))
-	web.Handle("GET /common/destiny2_content/json/en/{file}", s.serve(OpManifestComponent, false, false, s.component))
+	web.Handle("GET /common/destiny2_content/json/{lang}/{file}", s.serve(OpManifestComponent, false, false, s.component))
 	web.Handle("GET /en/OAuth/Authorize", s.serve(OpAuthorize, false, false, s.authorize))
 	web.Handle("GET "+pgcrPath+"{$}", s.misdirected("PGCRs are read from BUNGIE_STATS_URL (Server.StatsURL)"))
 	web.HandleFunc("/", s.notServed)
@@ -1219,9 +1229,9 @@ func (s *Server) memberships(_ *http.Request, u *User) reply {
 	return success(data)
 }
 
-// componentPath is where the manifest of version v says the report reasons are.
-func componentPath(v, component string) string {
-	return "/common/destiny2_content/json/en/" + component + "-" + v + ".json"
+// componentPath is where the manifest of version v says a component is in lang.
+func componentPath(v, lang, component string) string {
+	return "/common/destiny2_content/json/" + lang + "/" + component + "-" + v + ".json"
 }
 
 // manifest answers GetDestinyManifest.
@@ -1229,37 +1239,45 @@ func (s *Server) manifest(*http.Request, *User) reply {
 	s.mu.Lock()
 	v := s.version
 	s.mu.Unlock()
-	components := map[string]string{}
-	for _, c := range []string{"DestinyReportReasonCategoryDefinition", "DestinyActivityDefinition", "DestinyClassDefinition"} {
-		components[c] = componentPath(v, c)
+	components := map[string]map[string]string{}
+	world, sqlite := map[string]string{}, map[string]string{}
+	for _, lang := range Languages() {
+		components[lang] = map[string]string{}
+		for _, c := range []string{"DestinyReportReasonCategoryDefinition", "DestinyActivityDefinition", "DestinyClassDefinition"} {
+			components[lang][c] = componentPath(v, lang, c)
+		}
+		world[lang] = "/common/destiny2_content/json/" + lang + "/aggregate-" + v + ".json"
+		sqlite[lang] = "/common/destiny2_content/sqlite/" + lang + "/world_sql_content_" + v + ".content"
 	}
 	return success(map[string]any{
 		"version":                        v,
 		"mobileAssetContentPath":         "/common/destiny2_content/sqlite/asset/asset_sql_content_" + v + ".content",
 		"mobileGearAssetDataBases":       []any{},
-		"mobileWorldContentPaths":        map[string]string{"en": "/common/destiny2_content/sqlite/en/world_sql_content_" + v + ".content"},
-		"jsonWorldContentPaths":          map[string]string{"en": "/common/destiny2_content/json/en/aggregate-" + v + ".json"},
-		"jsonWorldComponentContentPaths": map[string]map[string]string{"en": components},
+		"mobileWorldContentPaths":        sqlite,
+		"jsonWorldContentPaths":          world,
+		"jsonWorldComponentContentPaths": components,
 		"mobileClanBannerDatabasePath":   "/common/destiny2_content/clanbanner/clanbanner_sql_content_" + v + ".content",
 		"mobileGearCDN":                  map[string]string{"Geometry": "/common/destiny2_content/geometry/platform/mobile/geometry"},
 		"iconImagePyramidInfo":           []any{},
 	})
 }
 
-// component serves the report reason categories file of any manifest version served.
+// component serves the report reason categories file of any manifest version served,
+// in each language the manifest lists.
 func (s *Server) component(r *http.Request, _ *User) reply {
-	file := r.PathValue("file")
+	file, lang := r.PathValue("file"), r.PathValue("lang")
 	s.mu.Lock()
 	known := false
 	for v := range s.versions {
-		known = known || r.URL.Path == componentPath(v, "DestinyReportReasonCategoryDefinition")
+		known = known || r.URL.Path == componentPath(v, lang, "DestinyReportReasonCategoryDefinition")
 	}
 	s.mu.Unlock()
-	if !known {
+	body, served := s.components[lang]
+	if !known || !served {
 		s.tb.Errorf("bungietest: GET %s: the fake serves no manifest file %s", r.URL.Path, file)
 		return reply{status: http.StatusNotFound, header: http.Header{"Content-Type": {"text/html"}}, body: []byte("<html><body>Not Found</body></html>")}
 	}
-	return reply{status: http.StatusOK, body: reasonCategories}
+	return reply{status: http.StatusOK, body: body}
 }
 
 // page is an HTML page of the web site.

@@ -444,6 +444,42 @@ func TestManifest(t *testing.T) {
 			}
 		}
 	})
+	t.Run("every language", func(t *testing.T) {
+		var m struct {
+			JSONWorldComponentContentPaths map[string]map[string]string `json:"jsonWorldComponentContentPaths"`
+		}
+		do(t, manifestRequest(s)).response(t, &m)
+		if got := slices.Sorted(maps.Keys(m.JSONWorldComponentContentPaths)); !slices.Equal(got, Languages()) {
+			t.Fatalf("languages %v, want %v", got, Languages())
+		}
+		for _, lang := range []string{"de", "pl"} {
+			got := fetch(t, m.JSONWorldComponentContentPaths[lang]["DestinyReportReasonCategoryDefinition"])
+			var defs map[string]struct {
+				DisplayProperties struct{ Name string } `json:"displayProperties"`
+				Reasons           map[string]struct {
+					DisplayProperties struct{ Name string } `json:"displayProperties"`
+				} `json:"reasons"`
+			}
+			if err := json.Unmarshal(got.raw, &defs); err != nil || got.status != 200 {
+				t.Fatalf("%s: %d %v", lang, got.status, err)
+			}
+			cheating := defs["1851805954"]
+			if want := ReasonName(lang, "Cheating"); cheating.DisplayProperties.Name != want || want == "Cheating" {
+				t.Errorf("%s: Cheating is %q, want %q", lang, cheating.DisplayProperties.Name, want)
+			}
+			if name := cheating.Reasons["2352608786"].DisplayProperties.Name; name != ReasonName(lang, "Hacking") {
+				t.Errorf("%s: Hacking is %q", lang, name)
+			}
+			if len(defs) != 9 {
+				t.Errorf("%s: %d categories", lang, len(defs))
+			}
+		}
+		before := rec.Count()
+		if got := fetch(t, strings.Replace(m.JSONWorldComponentContentPaths["de"]["DestinyReportReasonCategoryDefinition"], "/de/", "/ja/", 1)); got.status != 404 {
+			t.Errorf("a language the manifest does not list: %d", got.status)
+		}
+		rec.Expect(t, before, true)
+	})
 	t.Run("no api key", func(t *testing.T) {
 		checkError(t, do(t, request{method: "GET", url: manifestRequest(s).url}), 401, CodeApiInvalidOrExpiredKey)
 	})
@@ -454,11 +490,11 @@ func TestManifest(t *testing.T) {
 		}
 		rec.Expect(t, before, true)
 	})
-	if n := s.Calls(OpManifest); n != 3 {
-		t.Errorf("Calls(OpManifest) = %d, want 3", n)
+	if n := s.Calls(OpManifest); n != 4 {
+		t.Errorf("Calls(OpManifest) = %d, want 4", n)
 	}
-	if n := s.Calls(OpManifestComponent); n != 4 {
-		t.Errorf("Calls(OpManifestComponent) = %d, want 4", n)
+	if n := s.Calls(OpManifestComponent); n != 7 {
+		t.Errorf("Calls(OpManifestComponent) = %d, want 7", n)
 	}
 }
 
