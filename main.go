@@ -89,7 +89,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	clients := upstream.NewMetrics(reg)
 	opts := reporting.Options{
 		DefaultLimit: cfg.ReportLimit, MaxLimit: cfg.ReportLimitMax, GlobalLimit: cfg.ReportLimitGlobal,
-		Retention: cfg.Retention, WaitReplicas: cfg.Redis.WaitReplicas, Health: health,
+		Retention: cfg.Retention, WaitReplicas: cfg.Redis.WaitReplicas, Health: health, CDNHosts: cfg.CDNHosts,
 		Logger: log, Registerer: reg,
 	}
 	if rh := cfg.RallyHere; rh != nil {
@@ -118,11 +118,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, clients.Client("discord", 30*time.Second))
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, cfg.CDNHosts, log).WithService(svc), reporting.PipelineOptions{Logger: log})
-	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Logger: log, Registerer: reg, CDNHosts: cfg.CDNHosts})
+	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{
 		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL,
 		Router: router, REST: rest, Store: rdb,
-		Commands: commands.Definitions(svc.Enabled, svc.BungieMode()), Linker: linker,
+		Commands: commands.Definitions(commands.GamesOf(svc), svc.BungieMode()), Linker: linker,
 		Ready:    []bot.ReadyCheck{{Name: "redis", Check: health.Probe}, {Name: "delivery", Check: pipeline.Check}},
 		Registry: reg, Logger: log,
 	})

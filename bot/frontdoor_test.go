@@ -185,20 +185,21 @@ func newFrontDoor(tb testing.TB) *frontDoor {
 		tb.Fatal(err)
 	}
 	generous := config.Rate{Count: 1000, Per: time.Hour}
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("PNG")) }))
 	svc := reporting.NewService(fd.rdb, reporting.Options{
+		CDNHosts:  []string{strings.TrimPrefix(cdn.URL, "http://")},
 		RallyHere: rallyhere.New(rh.URL, rh.ClientID, rh.ClientSecret, rallyhere.Options{}),
 		Bungie:    client, BungieMode: reporting.BungieAPIMode, BungieWeb: bg.URL, Links: links,
 		DefaultLimit: generous, MaxLimit: generous, GlobalLimit: generous, Retention: 24 * time.Hour,
 		Logger: log, Registerer: fd.reg,
 	})
-	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("PNG")) }))
 	tb.Cleanup(cdn.Close)
 	fd.cdn = cdn.URL
 	cdnHosts := []string{strings.TrimPrefix(cdn.URL, "http://")}
 	discord := &acceptingDiscord{}
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(discord, nil, cdnHosts, log), reporting.PipelineOptions{
 		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond, ClaimIdle: time.Second})
-	router := commands.NewRouter(svc, discord, commands.Options{Queue: pipeline, Logger: log, Registerer: fd.reg, CDNHosts: cdnHosts})
+	router := commands.NewRouter(svc, discord, commands.Options{Queue: pipeline, Logger: log, Registerer: fd.reg})
 	fd.bot = New(Options{Discord: config.Discord{PublicKey: fd.signer.PublicKey(), ApplicationID: fdApp},
 		Router: router, Store: fd.rdb, Registry: fd.reg, Logger: log})
 	fd.handler = fd.bot.routes()

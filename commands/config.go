@@ -100,7 +100,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 			return reply(c.fail(err, "reading settings"))
 		}
 		var games []reporting.Game
-		for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
+		for _, g := range reporting.Games() {
 			if c.svc.Enabled(g) {
 				games = append(games, g)
 			}
@@ -131,7 +131,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		}
 		return reply(msgReasons(c.w, st.Reasons))
 	case subGames:
-		for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
+		for _, g := range reporting.Games() {
 			if on, given := optBool(opts[string(g)]); given {
 				if err := c.svc.Settings.SetGame(ctx, guild, g, on); err != nil {
 					return reply(c.fail(err, "turning a game on or off"))
@@ -143,7 +143,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		if err != nil {
 			return reply(c.fail(err, "reading settings"))
 		}
-		return reply(msgGames(c.w, st, c.svc.Enabled))
+		return reply(msgGames(c.w, st, c.games()))
 	case subReasonAdd:
 		var destiny *reporting.DestinyReason
 		if v := str(optDestinyReason); v != "" {
@@ -153,7 +153,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 			}
 			destiny = &d
 		}
-		r, err := reporting.NewReason(str(optLabel), str(optRallyHereReason), destiny)
+		r, err := c.svc.NewReason(str(optLabel), str(optRallyHereReason), destiny)
 		if ie, ok := inputError(err); ok {
 			return reply(msgBadInput(c.w, ie))
 		}

@@ -79,8 +79,10 @@ func ParseCustomID(s string) (CustomID, error) {
 	ok := false
 	switch c.Kind {
 	case kindReport:
+		// The member is the Report player menu's, which a game of the activity flow
+		// never has (the form's handler checks the flow too).
 		ok = len(c.Args) >= 1 && len(c.Args) <= 2 && validGame(c.Args[0]) &&
-			(len(c.Args) == 1 || (c.Args[0] == string(reporting.RallyHere) && snowflakeRE.MatchString(c.Args[1])))
+			(len(c.Args) == 1 || c.Args[0] != string(reporting.Destiny2) && snowflakeRE.MatchString(c.Args[1]))
 	case kindPlayer, kindOffender:
 		ok = len(c.Args) == 0
 	case kindOffenderPage:
@@ -97,7 +99,7 @@ func ParseCustomID(s string) (CustomID, error) {
 }
 
 func validGame(s string) bool {
-	return s == string(reporting.RallyHere) || s == string(reporting.Destiny2)
+	return slices.Contains(reporting.Games(), reporting.Game(s))
 }
 
 func validPage(s string) bool {

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"slices"
+
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/reportbot/reportbot/commands/catalog"
@@ -52,7 +54,6 @@ const (
 	optRallyHereReason = "rallyhere-reason"
 	optDestinyReason   = "destiny-reason"
 	optDestiny2        = "destiny2"
-	optRallyHere       = "rallyhere"
 	optReason          = "reason"
 
 	subLanguage = "language"
@@ -62,20 +63,49 @@ const (
 	languageAuto = "auto"
 )
 
+// Game is what the commands need to know of a configured game: its publisher's
+// name and flow.
+type Game struct {
+	ID    reporting.Game
+	Title string
+	Flow  reporting.Flow
+}
+
+// GamesOf are svc's configured games.
+func GamesOf(svc *reporting.Service) []Game {
+	var out []Game
+	for _, p := range svc.Publishers() {
+		out = append(out, Game{ID: p.Game(), Title: p.Title(), Flow: p.Flow()})
+	}
+	return out
+}
+
 // Definitions returns the application commands to register for the games the
 // operator configured (and, for /link and /unlink, Bungie's api mode). Every command
 // is guild-only. Descriptions and choice names are the shipped catalog's, in English
 // with the other languages as Discord localizations.
-func Definitions(enabled func(reporting.Game) bool, bungieMode string) []*discordgo.ApplicationCommand {
-	return definitions(catalog.Shipped(), enabled, bungieMode)
+func Definitions(games []Game, bungieMode string) []*discordgo.ApplicationCommand {
+	return definitions(catalog.Shipped(), games, bungieMode)
 }
 
-func definitions(cat *catalog.Catalog, enabled func(reporting.Game) bool, bungieMode string) []*discordgo.ApplicationCommand {
+func definitions(cat *catalog.Catalog, games []Game, bungieMode string) []*discordgo.ApplicationCommand {
 	guildOnly := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
 	manageGuild := int64(discordgo.PermissionManageGuild)
+	enabled := func(g reporting.Game) bool { return slices.ContainsFunc(games, func(x Game) bool { return x.ID == g }) }
+	// The game of the player-name flow (/report player, Report player) names itself
+	// in those commands' descriptions.
+	player := ""
+	for _, g := range games {
+		if g.Flow == reporting.FlowPlayer {
+			player = g.Title
+			if id := "game." + string(g.ID); cat.Source().Has(id) {
+				player = cat.Source().T(id, nil)
+			}
+		}
+	}
 	var cmds []*discordgo.ApplicationCommand
 	var report []*discordgo.ApplicationCommandOption
-	if enabled(reporting.RallyHere) {
+	if player != "" {
 		report = append(report, &discordgo.ApplicationCommandOption{
 			Type: discordgo.ApplicationCommandOptionSubCommand, Name: subPlayer,
 			Options: []*discordgo.ApplicationCommandOption{{
@@ -94,7 +124,7 @@ func definitions(cat *catalog.Catalog, enabled func(reporting.Game) bool, bungie
 	if len(report) > 0 {
 		cmds = append(cmds, &discordgo.ApplicationCommand{Name: cmdReport, Contexts: guildOnly, Options: report})
 	}
-	if enabled(reporting.RallyHere) {
+	if player != "" {
 		cmds = append(cmds, &discordgo.ApplicationCommand{Type: discordgo.UserApplicationCommand, Name: cmdReportUser, Contexts: guildOnly})
 	}
 	if enabled(reporting.Destiny2) && bungieMode == reporting.BungieAPIMode {
@@ -133,16 +163,19 @@ func definitions(cat *catalog.Catalog, enabled func(reporting.Game) bool, bungie
 	reasonAdd := []*discordgo.ApplicationCommandOption{
 		{Type: discordgo.ApplicationCommandOptionString, Name: optLabel, Required: true, MaxLength: reporting.MaxReasonLabel},
 	}
-	var games []*discordgo.ApplicationCommandOption
+	// Each game's switch in /report-config games is named for it (SPEC §3).
+	var toggles []*discordgo.ApplicationCommandOption
+	for _, g := range games {
+		toggles = append(toggles, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean, Name: string(g.ID)})
+	}
+	// The reason fields a server's reasons map to for the games that take a mapping.
 	if enabled(reporting.RallyHere) {
 		reasonAdd = append(reasonAdd, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString,
 			Name: optRallyHereReason, Choices: rallyHereChoices})
-		games = append(games, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean, Name: optRallyHere})
 	}
 	if enabled(reporting.Destiny2) {
 		reasonAdd = append(reasonAdd, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString,
 			Name: optDestinyReason, Autocomplete: true})
-		games = append(games, &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionBoolean, Name: optDestiny2})
 	}
 	languages := []*discordgo.ApplicationCommandOptionChoice{{Value: languageAuto}}
 	for _, l := range cat.Languages() {
@@ -168,7 +201,7 @@ func definitions(cat *catalog.Catalog, enabled func(reporting.Game) bool, bungie
 				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionBoolean, Name: optOn, Required: true}}},
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasons},
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonAdd, Options: reasonAdd},
-			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subGames, Options: games},
+			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subGames, Options: toggles},
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: subReasonRemove,
 				Options: []*discordgo.ApplicationCommandOption{
 					{Type: discordgo.ApplicationCommandOptionString, Name: optReason, Required: true, Autocomplete: true},
@@ -181,7 +214,7 @@ func definitions(cat *catalog.Catalog, enabled func(reporting.Game) bool, bungie
 		},
 	})
 	for _, c := range cmds {
-		localize(cat, c)
+		localize(cat, c, catalog.V{"Game": player})
 	}
 	return cmds
 }
@@ -201,7 +234,7 @@ const (
 // localize sets c's descriptions and choice names from the catalog: English, and the
 // other languages as Discord localizations. A context menu command has no
 // description; its name is localized. Language choices keep each language's own name.
-func localize(cat *catalog.Catalog, c *discordgo.ApplicationCommand) {
+func localize(cat *catalog.Catalog, c *discordgo.ApplicationCommand, vars catalog.V) {
 	if c.Type == discordgo.UserApplicationCommand || c.Type == discordgo.MessageApplicationCommand {
 		c.NameLocalizations = ptr(cat.Localizations(commandNamePrefix+c.Name, nil))
 		return
@@ -212,8 +245,11 @@ func localize(cat *catalog.Catalog, c *discordgo.ApplicationCommand) {
 	walk = func(path string, opts []*discordgo.ApplicationCommandOption) {
 		for _, o := range opts {
 			p := path + " " + o.Name
-			o.Description = cat.Source().T(commandPrefix+p, nil)
-			o.DescriptionLocalizations = cat.Localizations(commandPrefix+p, nil)
+			o.Description = truncate(cat.Source().T(commandPrefix+p, vars), 100)
+			o.DescriptionLocalizations = cat.Localizations(commandPrefix+p, vars)
+			for l, d := range o.DescriptionLocalizations {
+				o.DescriptionLocalizations[l] = truncate(d, 100)
+			}
 			for _, ch := range o.Choices {
 				if ch.Name != "" {
 					// A language's own name, the same in every language.

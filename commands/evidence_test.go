@@ -115,7 +115,7 @@ func TestEvidenceOnlyFromTheCDN(t *testing.T) {
 }
 
 func TestCDNPolicy(t *testing.T) {
-	p := newCDNPolicy([]string{"cdn.discordapp.com", "media.discordapp.net", "127.0.0.1:4000", "cdn.internal.example:8443"})
+	p := reporting.NewCDN([]string{"cdn.discordapp.com", "media.discordapp.net", "127.0.0.1:4000", "cdn.internal.example:8443"})
 	tests := []struct{ url, want string }{
 		{"https://cdn.discordapp.com/attachments/1/2/a.png?ex=1&is=2&hm=3", ""},
 		{"https://CDN.discordapp.com/attachments/1/2/a.png", ""},
@@ -139,11 +139,11 @@ func TestCDNPolicy(t *testing.T) {
 		{"", reporting.EvidenceBadURL},
 	}
 	for _, tt := range tests {
-		if got := p.refusal(tt.url); got != tt.want {
+		if got := p.Refusal(tt.url); got != tt.want {
 			t.Errorf("refusal(%q) = %q, want %q", tt.url, got, tt.want)
 		}
 	}
-	if got := newCDNPolicy(nil).refusal("https://media.discordapp.net/a.png"); got != "" {
+	if got := reporting.NewCDN(nil).Refusal("https://media.discordapp.net/a.png"); got != "" {
 		t.Errorf("the default hosts refuse Discord's: %q", got)
 	}
 }
@@ -182,7 +182,7 @@ func TestEvidenceDownload(t *testing.T) {
 			t.Errorf("%s: %q, %v", path, data, err)
 		}
 	}
-	if _, err := n.download(ctx, cdn.URL+"/away"); !errors.Is(err, errOffCDN) || internalHits.Load() != 0 {
+	if _, err := n.download(ctx, cdn.URL+"/away"); !errors.Is(err, reporting.ErrOffCDN) || internalHits.Load() != 0 {
 		t.Errorf("a redirect off the CDN: %v, %d requests off it", err, internalHits.Load())
 	}
 	if _, err := n.download(ctx, cdn.URL+"/huge"); err == nil || !strings.Contains(err.Error(), "over") {

@@ -175,7 +175,7 @@ func (f *fetchLog) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // cdnHosts is DISCORD_CDN_HOSTS in the tests: Discord's and the fake CDN.
 func (h *harness) cdnHosts() []string {
-	return append(slices.Clone(defaultCDNHosts), strings.TrimPrefix(h.cdnURL, "http://"))
+	return append(reporting.DefaultCDNHosts(), strings.TrimPrefix(h.cdnURL, "http://"))
 }
 
 func (f *fetchLog) all() []string {
@@ -247,6 +247,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		DefaultLimit: o.limit, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute},
 		GlobalLimit: o.global,
 		Retention:   90 * 24 * time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		CDNHosts:    h.cdnHosts(),
 	}
 	if o.bungie != "" {
 		h.bg = bungietest.New(t, bungietest.Options{RedirectURL: "https://bot.example/oauth/bungie/callback"})
@@ -282,7 +283,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Logger: log, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
 		ClaimIdle: time.Second, AttemptTimeout: 3 * time.Second,
 	})
-	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log, CDNHosts: h.cdnHosts(), Catalog: o.catalog})
+	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: log, Catalog: o.catalog})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -375,7 +376,9 @@ func (h *harness) shown(i *discordgo.Interaction, resp Response) string {
 // containing want, and returns it; the test fails with what they saw instead.
 func (h *harness) outcome(i *discordgo.Interaction, resp Response, want string) string {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: CI runs every package at once, under -race, on two cores; the wait
+	// ends as soon as the outcome is shown.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got := h.shown(i, resp)
 		if strings.Contains(got, want) {
@@ -388,10 +391,10 @@ func (h *harness) outcome(i *discordgo.Interaction, resp Response, want string) 
 	}
 }
 
-// eventually polls cond for up to 10 s.
+// eventually polls cond for up to 30 s (see outcome).
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)

@@ -169,7 +169,7 @@ func TestPseudoLocale(t *testing.T) {
 		checkComponents(t, "list", listButtons(w, 1, "all", "", true), data)
 	})
 	t.Run("commands", func(t *testing.T) {
-		for _, c := range definitions(p, func(reporting.Game) bool { return true }, reporting.BungieAPIMode) {
+		for _, c := range definitions(p, allGames, reporting.BungieAPIMode) {
 			forEachText(c, func(where, text string) { checkPseudo(t, where, text, data) })
 		}
 	})
@@ -258,7 +258,7 @@ func TestDiscordLimitsInEveryLanguage(t *testing.T) {
 			t.Errorf("%s: %d characters (Discord allows 1 to %d): %q", where, c, n, text)
 		}
 	}
-	for _, c := range definitions(cat, func(reporting.Game) bool { return true }, reporting.BungieAPIMode) {
+	for _, c := range definitions(cat, allGames, reporting.BungieAPIMode) {
 		forEachText(c, func(where, text string) {
 			limit := 100 // descriptions and choice names
 			if strings.Contains(where, " name ") {
@@ -449,3 +449,7 @@ func TestDestinyReasonsInTheReadersLanguage(t *testing.T) {
 		t.Fatalf("with Bungie down: %+v", sel.Options[0])
 	}
 }
+
+// allGames are RallyHere and Destiny 2, as the commands see them.
+var allGames = []Game{{ID: reporting.RallyHere, Title: "RallyHere", Flow: reporting.FlowPlayer},
+	{ID: reporting.Destiny2, Title: "Destiny 2", Flow: reporting.FlowActivity}}

@@ -5,7 +5,6 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +23,8 @@ type words struct {
 	*catalog.Localizer
 	// destiny names a Destiny reason ("Category › Reason") in this language.
 	destiny func(reporting.DestinyReason) string
+	// title names a game the catalog does not (its publisher's Title).
+	title func(reporting.Game) string
 }
 
 // v is shorthand for a message's values.
@@ -48,12 +49,10 @@ func msgUnlinked(w words, was bool) string {
 	return w.T("reply.unlinked", nil)
 }
 
-func msgGames(w words, st reporting.Settings, enabled func(reporting.Game) bool) string {
+// msgGames says which of games (the configured ones) the server takes reports for.
+func msgGames(w words, st reporting.Settings, games []reporting.Game) string {
 	var parts []string
-	for _, g := range []reporting.Game{reporting.RallyHere, reporting.Destiny2} {
-		if !enabled(g) {
-			continue
-		}
+	for _, g := range games {
 		id := "games.on"
 		if !st.GameOn(g) {
 			id = "games.off"
@@ -142,22 +141,22 @@ func msgReporterNews(w words, r *reporting.Report, now time.Time) string {
 	vars := v{"Player": about(w, r), "Ref": r.ID, "Game": gameTitle(w, r.Game), "Activity": r.ActivityID}
 	refunded := func(text string) string { return w.T("news.failed.refunded", v{"Text": text}) }
 	switch reporting.ReporterNews(r) {
-	case "delivered":
+	case reporting.NewsDelivered:
 		return msgDelivered(w, r)
-	case "handed_off":
+	case reporting.NewsHandedOff:
 		return msgHandedOff(w, r)
-	case "choosing":
-		if r.Game == reporting.Destiny2 {
+	case reporting.NewsChoosing:
+		if r.ActivityID != "" {
 			return w.N("news.choosing_activity", len(r.Candidates), vars)
 		}
 		return msgAmbiguous(w, r.Target.Value, len(r.Candidates))
-	case "retrying":
+	case reporting.NewsRetrying:
 		return w.T("news.retrying", vars)
-	case "claimed":
+	case reporting.NewsClaimed:
 		return w.T("news.claimed", vars)
-	case "resolved":
+	case reporting.NewsResolved:
 		return w.T("news.resolved", vars)
-	case "dismissed":
+	case reporting.NewsDismissed:
 		return w.T("news.dismissed", vars)
 	}
 	// failed
@@ -294,7 +293,7 @@ func msgShow(w words, sv ShowView) string {
 	b.WriteString(w.T("show.title", nil) + "\n")
 	games := w.T("show.games_none", nil)
 	if len(sv.Games) > 0 {
-		games = msgGames(w, sv.Settings, func(g reporting.Game) bool { return slices.Contains(sv.Games, g) })
+		games = msgGames(w, sv.Settings, sv.Games)
 	}
 	b.WriteString(w.T("show.games", v{"Games": games}) + "\n")
 	source := w.T("show.limit_admin", nil)
@@ -365,8 +364,13 @@ func msgLanguage(w words, lang *catalog.Localizer, chosen bool) string {
 // Formatting helpers.
 
 // gameTitle is the game's name as players read it.
+// gameTitle is the game's name as players read it: the catalog's, or, for a game the
+// operator names (a studio's webhook, WEBHOOK_GAME_NAME), its publisher's.
 func gameTitle(w words, g reporting.Game) string {
-	return w.T("game."+string(g), nil)
+	if id := "game." + string(g); w.Has(id) || w.title == nil {
+		return w.T(id, nil)
+	}
+	return w.title(g)
 }
 
 // who shows a reported player: a member as a mention (which pings nobody: every
@@ -403,10 +407,10 @@ func character(w words, name, class, team string, esc func(string) string) strin
 	return strings.Join(parts, " · ")
 }
 
-// about shows the player a report is about; a Destiny report's player is only
-// known once chosen from the activity.
+// about shows the player a report is about; the player of an activity's report is
+// only known once chosen from its players.
 func about(w words, r *reporting.Report) string {
-	if r.Game == reporting.Destiny2 && r.Target.Kind == "" {
+	if r.ActivityID != "" && r.Target.Kind == "" {
 		return w.T("who.activity_player", v{"Activity": r.ActivityID})
 	}
 	return who(w, r.Target)

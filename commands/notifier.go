@@ -21,7 +21,7 @@ import (
 type Notifier struct {
 	discord Discord
 	hc      *http.Client
-	cdn     cdnPolicy
+	cdn     reporting.CDN
 	log     zerolog.Logger
 	now     func() time.Time
 	// fetchWithin bounds the download of one evidence file.
@@ -39,8 +39,8 @@ func NewNotifier(d Discord, hc *http.Client, cdnHosts []string, log zerolog.Logg
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	cdn := newCDNPolicy(cdnHosts)
-	return &Notifier{discord: d, hc: cdn.client(hc), cdn: cdn, log: log, now: time.Now, fetchWithin: 20 * time.Second, cat: catalog.Shipped()}
+	cdn := reporting.NewCDN(cdnHosts)
+	return &Notifier{discord: d, hc: cdn.Client(hc), cdn: cdn, log: log, now: time.Now, fetchWithin: 20 * time.Second, cat: catalog.Shipped()}
 }
 
 // WithService has n name Destiny reasons in each reader's language from svc's
@@ -185,7 +185,7 @@ func (n *Notifier) evidenceFiles(ctx context.Context, r *reporting.Report, log z
 // maxEvidenceFile. The URL is checked again here: a record stored before the check
 // existed must not be fetched either.
 func (n *Notifier) download(ctx context.Context, url string) ([]byte, error) {
-	if why := n.cdn.refusal(url); why != "" {
+	if why := n.cdn.Refusal(url); why != "" {
 		return nil, fmt.Errorf("downloading evidence: refused (%s)", why)
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.fetchWithin)

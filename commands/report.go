@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +29,7 @@ func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationComm
 				return reply(msgBadInput(c.w, ie))
 			}
 		}
-		return c.openRallyHereModal(ctx, "", prefill, "")
+		return c.openPlayerModal(ctx, c.flowGame(reporting.FlowPlayer), "", prefill, "")
 	case subActivity:
 		prefill := strings.TrimSpace(optString(optionMap(sub.Options)[optActivity]))
 		if prefill != "" {
@@ -39,15 +38,41 @@ func (c *call) reportCommand(ctx context.Context, data discordgo.ApplicationComm
 				return reply(msgBadInput(c.w, ie))
 			}
 		}
-		return c.openDestinyModal(ctx, prefill)
+		return c.openActivityModal(ctx, c.flowGame(reporting.FlowActivity), prefill)
 	}
 	return reply(c.unknown())
 }
 
-// openDestinyModal opens the Destiny 2 report form: the activity, a reason, what
-// happened. The player is chosen from the activity's players afterwards.
-func (c *call) openDestinyModal(ctx context.Context, prefill string) Response {
-	reasons, limited, refusal := c.beforeForm(ctx, reporting.Destiny2)
+// flowGame is the configured game that takes reports of flow f: the game of /report
+// player and the Report player menu (RallyHere, or a studio's webhook), or of /report
+// activity (Destiny 2). With none configured, the refusal names the game the command
+// was made for.
+func (c *call) flowGame(f reporting.Flow) reporting.Game {
+	for _, p := range c.svc.Publishers() {
+		if p.Flow() == f {
+			return p.Game()
+		}
+	}
+	if f == reporting.FlowActivity {
+		return reporting.Destiny2
+	}
+	return reporting.RallyHere
+}
+
+// games are the configured games, in the order they are shown.
+func (c *call) games() []reporting.Game {
+	var out []reporting.Game
+	for _, p := range c.svc.Publishers() {
+		out = append(out, p.Game())
+	}
+	return out
+}
+
+// openActivityModal opens the form of an activity's report (Destiny 2): the
+// activity, a reason, what happened. The player is chosen from the activity's
+// players afterwards.
+func (c *call) openActivityModal(ctx context.Context, game reporting.Game, prefill string) Response {
+	reasons, limited, refusal := c.beforeForm(ctx, game)
 	if refusal != "" {
 		return reply(refusal)
 	}
@@ -59,12 +84,12 @@ func (c *call) openDestinyModal(ctx context.Context, prefill string) Response {
 			CustomID: inputActivity, Style: discordgo.TextInputShort, Value: prefill,
 			Placeholder: c.w.T("modal.activity.placeholder", nil), Required: ptr(true), MinLength: 1, MaxLength: 300,
 		}),
-		c.label(inputReason, reasonSelect(c.w, reasons, reporting.Destiny2)),
+		c.label(inputReason, reasonSelect(c.w, reasons, game)),
 		c.label(inputDescription, discordgo.TextInput{
 			CustomID: inputDescription, Style: discordgo.TextInputParagraph, Required: ptr(false), MaxLength: reporting.MaxDescription,
 		}),
 	}
-	id := CustomID{Kind: kindReport, Args: []string{string(reporting.Destiny2)}}
+	id := CustomID{Kind: kindReport, Args: []string{string(game)}}
 	return Response{Reply: &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseModal,
 		Data: &discordgo.InteractionResponseData{CustomID: id.String(), Title: truncate(c.w.T("modal.title_destiny", nil), 45), Components: rows},
@@ -113,20 +138,21 @@ func (c *call) reportUserCommand(ctx context.Context, data discordgo.Application
 	if name == "" {
 		name = target.Username
 	}
-	return c.openRallyHereModal(ctx, target.ID, "", name)
+	return c.openPlayerModal(ctx, c.flowGame(reporting.FlowPlayer), target.ID, "", name)
 }
 
-// openRallyHereModal checks what can be checked before the reporter types anything,
-// then opens the modal. memberID is set when a member was picked from the context menu.
-func (c *call) openRallyHereModal(ctx context.Context, memberID, prefill, memberName string) Response {
-	reasons, limit, refusal := c.beforeForm(ctx, reporting.RallyHere)
+// openPlayerModal checks what can be checked before the reporter types anything,
+// then opens the form of a report about a player named by name or id (RallyHere, a
+// studio's webhook). memberID is set when a member was picked from the context menu.
+func (c *call) openPlayerModal(ctx context.Context, game reporting.Game, memberID, prefill, memberName string) Response {
+	reasons, limit, refusal := c.beforeForm(ctx, game)
 	if refusal != "" {
 		return reply(refusal)
 	}
 	if !limit.Allowed {
 		return reply(msgLimited(c.w, limit, c.now()))
 	}
-	id := CustomID{Kind: kindReport, Args: []string{string(reporting.RallyHere)}}
+	id := CustomID{Kind: kindReport, Args: []string{string(game)}}
 	title := c.w.T("modal.title_player", nil)
 	var rows []discordgo.MessageComponent
 	if memberID != "" {
@@ -139,12 +165,12 @@ func (c *call) openRallyHereModal(ctx context.Context, memberID, prefill, member
 		}))
 	}
 	rows = append(rows,
-		c.label(inputReason, reasonSelect(c.w, reasons, reporting.RallyHere)),
+		c.label(inputReason, reasonSelect(c.w, reasons, game)),
 		c.label(inputDescription, discordgo.TextInput{
 			CustomID: inputDescription, Style: discordgo.TextInputParagraph, Required: ptr(false), MaxLength: reporting.MaxDescription,
 		}),
 		c.label(inputMatch, discordgo.TextInput{
-			CustomID: inputMatch, Style: discordgo.TextInputShort, Required: ptr(false), MaxLength: maxMatchID,
+			CustomID: inputMatch, Style: discordgo.TextInputShort, Required: ptr(false), MaxLength: reporting.MaxMatchID,
 		}),
 		c.label(inputEvidence, discordgo.FileUpload{
 			CustomID: inputEvidence, MinValues: ptr(0), MaxValues: reporting.MaxEvidence, Required: ptr(false),
@@ -190,12 +216,45 @@ func reasonSelect(w words, reasons []reporting.Reason, game reporting.Game) disc
 // the pipeline edits it with what becomes of the report.
 func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.ModalSubmitInteractionData) Response {
 	game := reporting.Game(id.Args[0])
-	if !c.svc.Enabled(game) {
+	pub, ok := c.svc.Publisher(game)
+	if !ok {
 		return reply(msgGameOff(c.w, game))
 	}
-	form, err := readModal(data)
+	f, err := readModal(data)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("malformed report form")
+		return reply(c.unknown())
+	}
+	// The inputs the bot put in this game's form, and no other.
+	form := reporting.Form{Game: game, Reason: f.one(inputReason), Description: f.text[inputDescription]}
+	expect := []string{inputReason, inputDescription}
+	switch {
+	case pub.Flow() == reporting.FlowActivity && len(id.Args) == 1:
+		expect = append(expect, inputActivity)
+		form.Activity = f.text[inputActivity]
+	case pub.Flow() == reporting.FlowPlayer:
+		expect = append(expect, inputMatch, inputEvidence)
+		form.Match = f.text[inputMatch]
+		for _, fid := range f.files[inputEvidence] {
+			a := data.Resolved.Attachments[fid]
+			if a == nil {
+				form.Evidence = append(form.Evidence, reporting.Attachment{Missing: true})
+				continue
+			}
+			form.Evidence = append(form.Evidence, reporting.Attachment{Filename: a.Filename, URL: a.URL, ContentType: a.ContentType, Size: a.Size})
+		}
+		if len(id.Args) == 2 {
+			form.Member = id.Args[1]
+		} else {
+			expect = append(expect, inputPlayer)
+			form.Player = f.text[inputPlayer]
+		}
+	default:
+		c.log.Warn().Str("custom_id", data.CustomID).Msg("a member form of an activity's game")
+		return reply(c.unknown())
+	}
+	if err := f.only(expect...); err != nil {
+		c.log.Warn().Err(err).Msg("forged report form")
 		return reply(c.unknown())
 	}
 	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
@@ -205,58 +264,20 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 	if !st.GameOn(game) {
 		return reply(msgGameOffHere(c.w, game))
 	}
-	d := &reporting.Draft{
-		ID: reporting.NewID(c.now()), Game: game,
+	d, err := c.svc.Draft(st, form, reporting.Filer{
 		GuildID: c.i.GuildID, ChannelID: c.i.ChannelID, ReporterID: c.user.ID, ReporterName: c.user.Username,
 		ReporterLocale: string(c.i.Locale), GuildLocale: c.guildLocale(),
-	}
-	expect := []string{inputReason, inputDescription, inputMatch, inputEvidence}
-	switch {
-	case game == reporting.Destiny2:
-		expect = []string{inputActivity, inputReason, inputDescription}
-		if d.ActivityID, err = reporting.ParseActivity(form.text[inputActivity]); err != nil {
-			ie, _ := inputError(err)
-			return reply(msgBadInput(c.w, ie))
-		}
-	case len(id.Args) == 2:
-		if id.Args[1] == c.user.ID {
-			return reply(c.w.T("reply.self", nil))
-		}
-		d.Target = reporting.Target{Kind: reporting.TargetMember, Value: id.Args[1], Label: "<@" + id.Args[1] + ">"}
-	default:
-		expect = append(expect, inputPlayer)
-		if d.Target, err = reporting.ParsePlayer(form.text[inputPlayer]); err != nil {
-			ie, _ := inputError(err)
-			return reply(msgBadInput(c.w, ie))
-		}
-		if d.Target.Kind == reporting.TargetMember {
-			if d.Target.Value == c.user.ID {
-				return reply(c.w.T("reply.self", nil))
-			}
-			d.Target.Label = "<@" + d.Target.Value + ">"
-		}
-	}
-	if err := form.only(expect...); err != nil {
-		c.log.Warn().Err(err).Msg("forged report form")
-		return reply(c.unknown())
-	}
-	reason, ok := c.svc.FindReason(st.Reasons, form.one(inputReason), game)
-	if !ok {
-		c.log.Warn().Str("reason", form.one(inputReason)).Msg("reason not in the server's list")
+	}, c.now())
+	switch ie, isInput := inputError(err); {
+	case isInput:
+		return reply(msgBadInput(c.w, ie))
+	case errors.Is(err, reporting.ErrSelfReport):
+		return reply(c.w.T("reply.self", nil))
+	case errors.Is(err, reporting.ErrForgedReason):
+		c.log.Warn().Str("reason", form.Reason).Msg("reason not in the server's list")
 		return reply(c.w.T("reply.forged_reason", nil))
-	}
-	d.Reason = reason
-	if d.Description, err = description(form.text[inputDescription]); err != nil {
-		ie, _ := inputError(err)
-		return reply(msgBadInput(c.w, ie))
-	}
-	if d.MatchID, err = matchID(form.text[inputMatch]); err != nil {
-		ie, _ := inputError(err)
-		return reply(msgBadInput(c.w, ie))
-	}
-	if d.Evidence, err = evidence(form.files[inputEvidence], data.Resolved.Attachments, c.cdn); err != nil {
-		ie, _ := inputError(err)
-		return reply(msgBadInput(c.w, ie))
+	case err != nil:
+		return reply(c.fail(err, "reading the form"))
 	}
 	if !limit.Allowed {
 		return reply(msgLimited(c.w, limit, c.now()))
@@ -297,8 +318,10 @@ const choicePage = 25
 // players sharing a name, offender for an activity's players) showing page, and, when
 // there are more than a select holds, buttons to turn the pages.
 func choiceComponents(w words, r *reporting.Report, page int) []discordgo.MessageComponent {
+	// The players of an activity, or players sharing the name given.
+	activity := r.ActivityID != ""
 	custom, placeholder := kindPlayer, w.T("pick.which_player", nil)
-	if r.Game == reporting.Destiny2 {
+	if activity {
 		custom, placeholder = kindOffender, w.T("pick.who_reporting", nil)
 	}
 	pages := (len(r.Candidates) + choicePage - 1) / choicePage
@@ -307,7 +330,7 @@ func choiceComponents(w words, r *reporting.Report, page int) []discordgo.Messag
 	opts := make([]discordgo.SelectMenuOption, 0, len(shown))
 	for _, c := range shown {
 		o := discordgo.SelectMenuOption{Label: truncate(character(w, c.Label, c.Class, c.Team, plain), 100), Value: c.ID}
-		if r.Game == reporting.RallyHere {
+		if !activity {
 			o.Description = truncate(w.T("pick.player_id", v{"ID": c.ID}), 100)
 		}
 		opts = append(opts, o)
@@ -376,52 +399,6 @@ func update(content string) Response {
 			Content: content, Components: []discordgo.MessageComponent{}, AllowedMentions: noMentions(),
 		},
 	}}
-}
-
-const maxMatchID = 100
-
-var matchIDRE = regexp.MustCompile(`^[A-Za-z0-9._:\-]+$`)
-
-func matchID(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return "", nil
-	case len(s) > maxMatchID:
-		return "", &reporting.InputError{Field: inputMatch, Problem: "too_long", Vars: v{"Count": maxMatchID}}
-	case !matchIDRE.MatchString(s):
-		return "", &reporting.InputError{Field: inputMatch, Problem: "match_chars"}
-	}
-	return s, nil
-}
-
-func description(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if n := utf8.RuneCountInString(s); n > reporting.MaxDescription {
-		return "", &reporting.InputError{Field: inputDescription, Problem: "description_too_long", Vars: v{"Count": n}}
-	}
-	if !utf8.ValidString(s) {
-		return "", &reporting.InputError{Field: inputDescription, Problem: "not_text"}
-	}
-	return s, nil
-}
-
-// evidence is the files of the form. A file whose URL is not on Discord's CDN is kept
-// with why it is refused, and is never fetched.
-func evidence(ids []string, resolved map[string]*discordgo.MessageAttachment, cdn cdnPolicy) ([]reporting.Evidence, error) {
-	if len(ids) > reporting.MaxEvidence {
-		return nil, &reporting.InputError{Field: inputEvidence, Problem: "evidence_too_many", Vars: v{"Count": reporting.MaxEvidence}}
-	}
-	var out []reporting.Evidence
-	for _, id := range ids {
-		a := resolved[id]
-		if a == nil || a.URL == "" {
-			return nil, &reporting.InputError{Field: inputEvidence, Problem: "evidence_missing"}
-		}
-		out = append(out, reporting.Evidence{Filename: a.Filename, URL: a.URL, ContentType: a.ContentType, Size: a.Size,
-			Refused: cdn.refusal(a.URL)})
-	}
-	return out, nil
 }
 
 func truncate(s string, n int) string {

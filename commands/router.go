@@ -62,7 +62,6 @@ type Router struct {
 	log     zerolog.Logger
 	now     func() time.Time
 	metrics *prometheus.CounterVec
-	cdn     cdnPolicy
 	cat     *catalog.Catalog
 }
 
@@ -77,9 +76,6 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now defaults to time.Now.
 	Now func() time.Time
-	// CDNHosts are the hosts evidence may come from (DISCORD_CDN_HOSTS); nil means
-	// Discord's.
-	CDNHosts []string
 	// Catalog has the messages in every language; default catalog.Shipped().
 	Catalog *catalog.Catalog
 }
@@ -103,8 +99,7 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 	if cat == nil {
 		cat = catalog.Shipped()
 	}
-	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m,
-		cdn: newCDNPolicy(o.CDNHosts), cat: cat}
+	return &Router{svc: svc, discord: discord, queue: o.Queue, health: o.Health, log: o.Logger, now: now, metrics: m, cat: cat}
 }
 
 // wordsOf is the language l with Bungie's names of the Destiny reasons in it (read
@@ -112,7 +107,7 @@ func NewRouter(svc *reporting.Service, discord Discord, o Options) *Router {
 func wordsOf(ctx context.Context, svc *reporting.Service, l *catalog.Localizer) words {
 	return words{Localizer: l, destiny: func(d reporting.DestinyReason) string {
 		return svc.Manifest.Label(ctx, l.Bungie, d)
-	}}
+	}, title: svc.Title}
 }
 
 // serverLanguage is a server's language for its mod log: the one an admin chose, else
@@ -301,7 +296,7 @@ func (c *call) unknown() string {
 // Redis (the HTTP transport's replay check failed with err): reports are paused.
 func (r *Router) Unavailable(i *discordgo.Interaction, err error) Response {
 	c := &call{Router: r, i: i, user: invoker(i), log: r.log.With().Str("interaction_id", i.ID).Str("guild_id", i.GuildID).Logger()}
-	c.w = words{Localizer: r.cat.For(string(i.Locale)), destiny: func(d reporting.DestinyReason) string { return d.Label }}
+	c.w = words{Localizer: r.cat.For(string(i.Locale)), destiny: func(d reporting.DestinyReason) string { return d.Label }, title: r.svc.Title}
 	return reply(c.fail(err, "checking an interaction for a replay"))
 }
 

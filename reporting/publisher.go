@@ -91,6 +91,14 @@ func (s *Service) Publishers() []Publisher {
 	return out
 }
 
+// Title is game g's name as its publisher gives it ("" when not configured).
+func (s *Service) Title(g Game) string {
+	if p, ok := s.publishers[g]; ok {
+		return p.Title()
+	}
+	return string(g)
+}
+
 // Enabled reports whether the operator configured game g.
 func (s *Service) Enabled(g Game) bool {
 	_, ok := s.publishers[g]

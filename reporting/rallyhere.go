@@ -45,8 +45,6 @@ var (
 	ErrTargetNotLinked = errors.New("reported member has no linked player")
 	// ErrPlayerNotFound: no player has the given name or id.
 	ErrPlayerNotFound = errors.New("player not found")
-	// ErrSelfReport: the reporter named themselves.
-	ErrSelfReport = errors.New("reporter reported themselves")
 )
 
 // rallyHere files reports with RallyHere's sanctions API, finding the players

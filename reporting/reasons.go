@@ -1,6 +1,7 @@
 package reporting
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,22 @@ func NewReason(label, rallyHere string, destiny *DestinyReason) (Reason, error) 
 		}
 	}
 	return Reason{Key: ReasonKey(label), Label: label, RallyHere: rallyHere, Destiny: destiny}, nil
+}
+
+// NewReason is NewReason for the games the operator configured: a reason that maps to
+// no game is refused, unless a configured game takes every reason (the webhook).
+func (s *Service) NewReason(label, rallyHere string, destiny *DestinyReason) (Reason, error) {
+	r, err := NewReason(label, rallyHere, destiny)
+	var ie *InputError
+	if errors.As(err, &ie) && ie.Problem == "no_game" {
+		for _, p := range s.publishers {
+			if p.Offers(Reason{}) {
+				label = strings.Join(strings.Fields(label), " ")
+				return Reason{Key: ReasonKey(label), Label: label}, nil
+			}
+		}
+	}
+	return r, err
 }
 
 // ReasonsFor returns the reasons of list offered for game g, in list order: those

@@ -32,6 +32,10 @@ type Options struct {
 	// Links keeps reporters' Bungie.net accounts (api mode; nil otherwise).
 	Links *Links
 
+	// CDNHosts are the only hosts evidence is taken from (DISCORD_CDN_HOSTS; nil:
+	// Discord's).
+	CDNHosts []string
+
 	DefaultLimit, MaxLimit config.Rate
 	// GlobalLimit applies to each reporter across every server.
 	GlobalLimit config.Rate
@@ -62,6 +66,7 @@ type Service struct {
 
 	rdb        redis.UniversalClient
 	publishers map[Game]Publisher
+	cdn        CDN
 	queues     map[Game]*queue
 	replicas   replicas
 	health     *redishealth.Monitor
@@ -90,6 +95,7 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 		metrics:    newMetrics(reg),
 		health:     o.Health,
 		publishers: map[Game]Publisher{},
+		cdn:        NewCDN(o.CDNHosts),
 		queues:     map[Game]*queue{},
 	}
 	if o.RallyHere != nil {
@@ -98,6 +104,7 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 	if o.Bungie != nil {
 		s.publishers[Destiny2] = &destiny{api: o.Bungie, mode: o.BungieMode, web: o.BungieWeb, links: o.Links}
 	}
+
 	s.replicas = replicas{rdb: rdb, n: o.WaitReplicas, timeout: o.WaitTimeout, log: o.Logger, warned: new(atomic.Int64)}
 	if s.replicas.timeout <= 0 {
 		s.replicas.timeout = time.Second
@@ -202,9 +209,6 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 	}
 	if d.Target.Kind == TargetUUID && r.TargetPlayer == "" {
 		r.TargetPlayer = d.Target.Value
-	}
-	if d.Game == Destiny2 {
-		lr.Target = "" // the player is chosen later; the pipeline checks the rule then
 	}
 	if err = s.store(ctx, r, reply); err != nil && !errors.Is(err, ErrNotReplicated) {
 		// Whatever part was written is undone; the reporter keeps their slot.
