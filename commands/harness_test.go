@@ -247,7 +247,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		DefaultLimit: o.limit, MaxLimit: config.Rate{Count: 10, Per: 10 * time.Minute},
 		GlobalLimit: o.global,
 		Retention:   90 * 24 * time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-		CDNHosts:    h.cdnHosts(),
+		CDNHosts: h.cdnHosts(),
 	}
 	if o.bungie != "" {
 		h.bg = bungietest.New(t, bungietest.Options{RedirectURL: "https://bot.example/oauth/bungie/callback"})
