@@ -29,6 +29,7 @@ import (
 	"github.com/reportbot/reportbot/reporting/rallyhere"
 	"github.com/reportbot/reportbot/reporting/redishealth"
 	"github.com/reportbot/reportbot/reporting/upstream"
+	"github.com/reportbot/reportbot/reporting/webhook"
 )
 
 func main() {
@@ -111,8 +112,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			linker = opts.Links
 		}
 	}
-	if opts.RallyHere == nil && opts.Bungie == nil {
-		log.Warn().Msg("no game is configured (RALLYHERE_* or BUNGIE_API_KEY): there is nothing to report to")
+	if w := cfg.Webhook; w != nil {
+		opts.Webhook = webhook.New(w.URL, w.Secret, webhook.Options{
+			HTTPClient: clients.Client("webhook", 15*time.Second), UserAgent: "reportbot/" + buildinfo.Version})
+		opts.WebhookTitle = w.GameName
+	}
+	if opts.RallyHere == nil && opts.Bungie == nil && opts.Webhook == nil {
+		log.Warn().Msg("no game is configured (RALLYHERE_*, WEBHOOK_URL or BUNGIE_API_KEY): there is nothing to report to")
 	}
 	svc := reporting.NewService(rdb, opts)
 

@@ -125,8 +125,12 @@ func msgSending(w words, t reporting.Target) string {
 }
 
 func msgDelivered(w words, r *reporting.Report) string {
-	if r.Game == reporting.Destiny2 {
+	switch {
+	case r.Game == reporting.Destiny2:
 		return w.T("news.delivered_bungie", v{"Player": about(w, r), "Activity": r.ActivityID, "Ref": r.ID})
+	case r.UpstreamID == "":
+		// A studio's endpoint may answer without an id of its own.
+		return w.T("news.delivered_no_id", v{"Player": about(w, r), "Game": gameTitle(w, r.Game), "Ref": r.ID})
 	}
 	return w.T("news.delivered", v{"Player": about(w, r), "Game": gameTitle(w, r.Game), "UpstreamID": r.UpstreamID, "Ref": r.ID})
 }

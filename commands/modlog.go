@@ -134,7 +134,7 @@ var faults = []reporting.FaultKind{reporting.FaultUnavailable, reporting.FaultBu
 	reporting.FaultAmbiguous, reporting.FaultSelfReport, reporting.FaultExpired, reporting.FaultActivityNotFound,
 	reporting.FaultActivityPrivate, reporting.FaultNobodyElse, reporting.FaultOffenderNotInActivity,
 	reporting.FaultReporterNotInActivity, reporting.FaultBungieNotLinked, reporting.FaultRelink,
-	reporting.FaultChoosing, reporting.FaultDuplicate}
+	reporting.FaultChoosing, reporting.FaultDuplicate, reporting.FaultRefused}
 
 // faultText names a delivery fault in a few words.
 func faultText(w words, f reporting.FaultKind, detail string) string {

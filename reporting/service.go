@@ -36,6 +36,11 @@ type Options struct {
 	// Discord's).
 	CDNHosts []string
 
+	// Webhook is nil unless the operator set WEBHOOK_URL; WebhookTitle is how players
+	// see the game (WEBHOOK_GAME_NAME).
+	Webhook      WebhookAPI
+	WebhookTitle string
+
 	DefaultLimit, MaxLimit config.Rate
 	// GlobalLimit applies to each reporter across every server.
 	GlobalLimit config.Rate
@@ -104,7 +109,9 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 	if o.Bungie != nil {
 		s.publishers[Destiny2] = &destiny{api: o.Bungie, mode: o.BungieMode, web: o.BungieWeb, links: o.Links}
 	}
-
+	if o.Webhook != nil {
+		s.publishers[Webhook] = &studio{api: o.Webhook, title: o.WebhookTitle}
+	}
 	s.replicas = replicas{rdb: rdb, n: o.WaitReplicas, timeout: o.WaitTimeout, log: o.Logger, warned: new(atomic.Int64)}
 	if s.replicas.timeout <= 0 {
 		s.replicas.timeout = time.Second
@@ -116,7 +123,7 @@ func NewService(rdb redis.UniversalClient, o Options) *Service {
 }
 
 // Games are the games the bot knows, in the order they are shown.
-func Games() []Game { return []Game{RallyHere, Destiny2} }
+func Games() []Game { return []Game{RallyHere, Webhook, Destiny2} }
 
 // BungieMode is how Destiny reports reach Bungie: BungieLink or BungieAPIMode.
 func (s *Service) BungieMode() string { return s.bungieMode }

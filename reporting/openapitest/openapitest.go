@@ -74,6 +74,17 @@ func Load(spec Spec) (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", spec, err)
 	}
+	v, err := FromDocument(spec, raw)
+	if err != nil {
+		return nil, err
+	}
+	loaded[spec] = v
+	return v, nil
+}
+
+// FromDocument returns a validator of the OpenAPI document raw, named spec in its
+// messages: for a document kept beside the code it describes (the webhook's).
+func FromDocument(spec Spec, raw []byte) (*Validator, error) {
 	doc, err := libopenapi.NewDocument(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", spec, err)
@@ -86,7 +97,6 @@ func Load(spec Spec) (*Validator, error) {
 	lc.warming.Store(true)
 	out := &Validator{spec: spec, v: validator.NewValidatorFromV3Model(&model.Model, config.WithSchemaCache(lc), config.WithFormatAssertions())}
 	lc.warming.Store(false)
-	loaded[spec] = out
 	return out, nil
 }
 
