@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/reportbot/reportbot/bot"
 	"github.com/reportbot/reportbot/commands"
+	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 	"github.com/reportbot/reportbot/config/buildinfo"
 	"github.com/reportbot/reportbot/reporting"
@@ -98,7 +100,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			rallyhere.Options{HTTPClient: clients.Client("rallyhere", 15*time.Second)})
 		opts.RallyHereFallback = rh.FallbackSourcePlayer
 	}
-	var linker bot.Linker
+	words := catalog.Shipped()
+	var signIn http.Handler
 	if b := cfg.Bungie; b != nil {
 		client := bungie.New(b.APIKey, bungie.Options{APIURL: b.APIURL, StatsURL: b.StatsURL, WebURL: b.WebURL,
 			HTTPClient: clients.Client("bungie", 15*time.Second)})
@@ -109,7 +112,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			if opts.Links, err = reporting.NewLinks(rdb, b.TokenKey, oauth, client, public, log); err != nil {
 				return err
 			}
-			linker = opts.Links
+			signIn = opts.Links.Pages(reporting.PagesOptions{
+				Words:  func(acceptLanguage string) reporting.PageWords { return words.ForAcceptLanguage(acceptLanguage) },
+				Secure: cfg.PublicURL.Scheme == "https", Logger: log})
 		}
 	}
 	if w := cfg.Webhook; w != nil {
@@ -124,11 +129,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, clients.Client("discord", 30*time.Second))
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, cfg.CDNHosts, log).WithService(svc), reporting.PipelineOptions{Logger: log})
-	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Logger: log, Registerer: reg})
+	router := commands.NewRouter(svc, rest, commands.Options{Queue: pipeline, Health: health, Catalog: words, Logger: log, Registerer: reg})
 	b := bot.New(bot.Options{
-		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr, PublicURL: cfg.PublicURL,
+		Discord: cfg.Discord, HTTPAddr: cfg.HTTPAddr, MetricsAddr: cfg.MetricsAddr,
 		Router: router, REST: rest, Store: rdb,
-		Commands: commands.Definitions(commands.GamesOf(svc), svc.BungieMode()), Linker: linker,
+		Commands: commands.Definitions(commands.GamesOf(svc), svc.BungieMode()), SignIn: signIn,
 		Ready:    []bot.ReadyCheck{{Name: "redis", Check: health.Probe}, {Name: "delivery", Check: pipeline.Check}},
 		Registry: reg, Logger: log,
 	})

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/reportbot/reportbot/commands"
-	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/config"
 )
 
@@ -63,22 +61,18 @@ type Options struct {
 	REST     *REST
 	Store    Store
 	Commands []*discordgo.ApplicationCommand
-	// Linker, when set, serves the Bungie.net sign-in pages.
-	Linker Linker
+	// SignIn, when set, serves the Bungie.net sign-in pages under /oauth/bungie/
+	// (package reporting's SignInPages).
+	SignIn http.Handler
 	// Ready are checks /readyz runs besides the bot's own ("registration", "gateway"
 	// and "redis"); one named like one of the bot's own takes its place.
-	Ready []ReadyCheck
-	// Catalog has the sign-in pages' words; default catalog.Shipped().
-	Catalog  *catalog.Catalog
+	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
 
 	// MetricsAddr, when set, serves /metrics on a listener of its own instead of on
 	// HTTPAddr.
 	MetricsAddr string
-	// PublicURL is the bot's external base URL; over https the sign-in cookie is
-	// Secure.
-	PublicURL *url.URL
 }
 
 // Bot runs the transports until its context ends.
@@ -90,8 +84,7 @@ type Bot struct {
 	rest      *REST
 	store     Store
 	commands  []*discordgo.ApplicationCommand
-	linker    Linker
-	catalog   *catalog.Catalog
+	signIn    http.Handler
 	registry  *prometheus.Registry
 	log       zerolog.Logger
 	metrics   botMetrics
@@ -104,8 +97,6 @@ type Bot struct {
 	registerBackoff backoff
 	// metricsAddr, when set, is where /metrics is served instead of addr.
 	metricsAddr string
-	// secureCookies is true when the bot is reached over https (PUBLIC_URL).
-	secureCookies bool
 	// smallBodies and largeBodies share bodyBudget among the interaction bodies being
 	// read; busyLog says at most once a minute that it ran out.
 	smallBodies, largeBodies *semaphore.Weighted
@@ -133,16 +124,13 @@ type Bot struct {
 func New(o Options) *Bot {
 	b := &Bot{
 		cfg: o.Discord, addr: o.HTTPAddr, publicKey: o.Discord.PublicKey,
-		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, linker: o.Linker,
+		router: o.Router, rest: o.REST, store: o.Store, commands: o.Commands, signIn: o.SignIn,
 		registry: o.Registry, log: o.Logger, metrics: newBotMetrics(o.Registry),
-		metricsAddr: o.MetricsAddr, secureCookies: o.PublicURL != nil && o.PublicURL.Scheme == "https",
+		metricsAddr: o.MetricsAddr,
 		smallBodies: semaphore.NewWeighted(bodyBudget / 2), largeBodies: semaphore.NewWeighted(bodyBudget / 2),
 		busyLog:    o.Logger.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),
-	}
-	if b.catalog = o.Catalog; b.catalog == nil {
-		b.catalog = catalog.Shipped()
 	}
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
 	b.registration = registrationOutage(b.log)

@@ -50,9 +50,8 @@ func (b *Bot) routes() http.Handler {
 	if b.publicKey != nil {
 		mux.HandleFunc("POST /interactions", b.serveInteraction)
 	}
-	if b.linker != nil {
-		mux.HandleFunc("GET /oauth/bungie/start", b.serveLinkStart)
-		mux.HandleFunc("GET /oauth/bungie/callback", b.serveLinkCallback)
+	if b.signIn != nil {
+		mux.Handle("GET /oauth/bungie/", b.signIn)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

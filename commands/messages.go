@@ -1,8 +1,6 @@
 package commands
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"fmt"
 	"net/url"
 	"strings"
@@ -520,16 +518,6 @@ func escape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-var refEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
-
-// NewRef returns a short id that ties what a person is told to the log line with the
-// real error.
-func NewRef() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return refEncoding.EncodeToString(b[:])
 }
 
 // msgPaused answers anything that needs Redis while it cannot be reached: nothing

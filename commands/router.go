@@ -18,6 +18,7 @@ import (
 
 	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/reporting"
+	"github.com/reportbot/reportbot/reporting/ref"
 )
 
 // Response is a handler's answer. Reply is sent at once (as the HTTP answer or the
@@ -277,14 +278,14 @@ func (c *call) withReport(id string) *call {
 // outage is logged once, by the monitor, rather than once per interaction.
 func (c *call) fail(err error, what string) string {
 	if c.health != nil {
-		if ref, outage := c.health.Failed(err); outage {
-			c.log.Debug().Err(err).Str("ref", ref).Msg(what)
-			return msgPaused(c.w, ref)
+		if id, outage := c.health.Failed(err); outage {
+			c.log.Debug().Err(err).Str("ref", id).Msg(what)
+			return msgPaused(c.w, id)
 		}
 	}
-	ref := NewRef()
-	c.log.Error().Err(err).Str("ref", ref).Msg(what)
-	return msgInternal(c.w, ref)
+	id := ref.New()
+	c.log.Error().Err(err).Str("ref", id).Msg(what)
+	return msgInternal(c.w, id)
 }
 
 // unknown answers what the bot did not make or no longer knows.

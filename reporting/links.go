@@ -62,7 +62,7 @@ type Links struct {
 }
 
 // NewLinks returns the link store. key is TOKEN_KEY (32 bytes); publicURL the bot's
-// external base, under which /oauth/bungie/start and the callback are served.
+// external base, under which SignInPages are served.
 func NewLinks(rdb redis.UniversalClient, key []byte, oauth *oauth2.Config, api BungieAPI, publicURL string, log zerolog.Logger) (*Links, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -72,7 +72,7 @@ func NewLinks(rdb redis.UniversalClient, key []byte, oauth *oauth2.Config, api B
 	if err != nil {
 		return nil, fmt.Errorf("TOKEN_KEY: %w", err)
 	}
-	return &Links{rdb: rdb, aead: aead, oauth: oauth, bungie: api, startURL: publicURL + "/oauth/bungie/start", log: log,
+	return &Links{rdb: rdb, aead: aead, oauth: oauth, bungie: api, startURL: publicURL + SignInStartPath, log: log,
 		clear: redis.NewScript(unlockLua), bind: redis.NewScript(bindLua), lockTTL: 20 * time.Second}, nil
 }
 

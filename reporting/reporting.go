@@ -20,18 +20,6 @@ const (
 	Destiny2  Game = "destiny2"
 )
 
-// Title is the game's name in English. What people read comes from package commands'
-// catalog (game.<game>); this stays for logs and for code outside commands.
-func (g Game) Title() string {
-	switch g {
-	case RallyHere:
-		return "RallyHere"
-	case Destiny2:
-		return "Destiny 2"
-	}
-	return string(g)
-}
-
 // Status is where a report stands.
 type Status string
 

@@ -1,4 +1,4 @@
-package bot
+package reporting
 
 import (
 	"context"
@@ -8,30 +8,29 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/reportbot/reportbot/reporting"
+	"github.com/reportbot/reportbot/commands/catalog"
 )
 
-// boundLinker is a Linker whose one sign-in ("s") is bound to the first browser.
+// boundLinker is a signIn whose one sign-in ("s") is bound to the first browser.
 type boundLinker struct{ browser string }
 
 func (l *boundLinker) AuthorizeURL(_ context.Context, state, browser string) (string, error) {
 	switch {
 	case state != "s":
-		return "", reporting.ErrStateExpired
+		return "", ErrStateExpired
 	case l.browser == "":
 		l.browser = browser
 	case l.browser != browser:
-		return "", reporting.ErrOtherBrowser
+		return "", ErrOtherBrowser
 	}
 	return "https://bungie.example/consent?state=s", nil
 }
 
 func (l *boundLinker) Complete(_ context.Context, state, browser, _, _ string) (string, error) {
 	if browser == "" || browser != l.browser {
-		return "", reporting.ErrOtherBrowser
+		return "", ErrOtherBrowser
 	}
 	return "1", nil
 }
@@ -43,8 +42,10 @@ func TestSignInCookie(t *testing.T) {
 	for _, public := range []string{"http://bot.example", "https://bot.example"} {
 		t.Run(public, func(t *testing.T) {
 			u, _ := url.Parse(public)
-			b := New(Options{Linker: &boundLinker{}, PublicURL: u, Registry: prometheus.NewRegistry(), Logger: zerolog.Nop()})
-			h := b.routes()
+			words := catalog.Shipped()
+			h := newSignInPages(&boundLinker{}, PagesOptions{
+				Words:  func(header string) PageWords { return words.ForAcceptLanguage(header) },
+				Secure: u.Scheme == "https", Logger: zerolog.Nop()})
 			get := func(path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 				req := httptest.NewRequest(http.MethodGet, public+path, nil)
 				for _, c := range cookies {
