@@ -22,6 +22,7 @@ import (
 
 	"github.com/reportbot/reportbot/commands"
 	"github.com/reportbot/reportbot/config"
+	"github.com/reportbot/reportbot/reporting/upstream"
 )
 
 const (
@@ -313,7 +314,7 @@ func (b *Bot) register(ctx context.Context) error {
 		if api != nil {
 			wait = max(wait, api.RetryAfter)
 		}
-		if !sleep(ctx, wait) {
+		if !upstream.Sleep(ctx, wait) {
 			return nil
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/websocket"
+	"github.com/reportbot/reportbot/reporting/upstream"
 	"github.com/rs/zerolog"
 )
 
@@ -131,7 +132,7 @@ func (g *gateway) run(ctx context.Context) error {
 		if api := (*APIError)(nil); errors.As(end.err, &api) {
 			wait = max(wait, api.RetryAfter)
 		}
-		if !sleep(ctx, wait) {
+		if !upstream.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -314,7 +315,7 @@ func (g *gateway) beforeIdentify(ctx context.Context) (string, error) {
 			Msg("the bot has started as many gateway sessions as Discord allows in a day; waiting for the reset")
 		wait = max(wait, reset)
 	}
-	if wait > 0 && !sleep(ctx, wait) {
+	if wait > 0 && !upstream.Sleep(ctx, wait) {
 		return "", ctx.Err()
 	}
 	return gb.URL, nil
