@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +18,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/disgoorg/disgo/discord"
+	"github.com/disgoorg/disgo/httpserver"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -32,94 +37,202 @@ import (
 )
 
 // BenchmarkInteractions measures the bot as operators run it: the built binary, in
-// its own process, on real Redis, with Discord and RallyHere on loopback. The fakes
-// here are lean (no document validation) so the machine's two cores go to the bot.
+// its own process, on real Redis, with Discord and RallyHere on loopback, against two
+// contenders in processes of their own, in the same run. The fakes here are lean (no
+// document validation) so the machine's two cores go to the servers.
 //
 //   - ack/bare: bursts of 200 signed modal submissions, all sent at the same instant,
 //     to a handler that answers the same JSON the bot does and nothing else: the floor.
+//   - ack/library: the same bursts against disgo's own HTTP interactions server
+//     (httpserver.HandleInteraction: verify the signature, decode the interaction,
+//     answer a deferred ephemeral reply) doing nothing else: a peer.
 //   - ack/bot: the same bursts against the bot's POST /interactions; each submission
-//     is a real report (verify, refuse replays, validate, check the limit, defer; then
-//     look the players up, file, deliver, tell the reporter). A burst is sent once
-//     the reports of the one before have reached RallyHere: 200 at once is the peak
-//     measured, not a flood without end (BenchmarkDelivery measures throughput).
+//     is a real report (verify, refuse replays, validate, check the limit, store and
+//     queue it, defer; then look the players up, deliver, tell the reporter). A burst
+//     is sent once the reports of the one before have reached RallyHere: 200 at once
+//     is the peak measured, not a flood without end (BenchmarkDelivery measures
+//     throughput).
+//   - ack/bot-busy: the same, but each burst is sent while the one before is still
+//     being looked up, delivered (RallyHere answers in busyDelay) and told: the
+//     answers compete with deferred work.
 //
-// Reported: the HTTP answer's p50/p99 over every submission; for the bot also
-// submit-to-upstream p50/p99, and the process's resident memory idle and at its peak.
+// Reported for each: the HTTP answer's p50/p99 over every submission, and the CPU
+// time its process spent per submission (utime+stime from /proc, from the first
+// burst until the last report reached RallyHere, so the bot's includes its deferred
+// work); for the bot also submit-to-upstream p50/p99, and its resident memory idle
+// and at its peak.
 //
-//	go test -run='^$' -bench=Interactions -benchtime=4000x .
+//	go test -run='^$' -bench=Interactions -benchtime=4000x -count=3 .
 func BenchmarkInteractions(b *testing.B) {
 	const burst = 200
 	up := newLeanUpstreams(b)
 	signer := discordtest.NewSigner()
 	srv := redistest.Start(b)
-	body := []byte(`{"type":5,"data":{"flags":64,"allowed_mentions":{"parse":[]}}}` + "\n")
 
-	b.Run("ack/bare", func(b *testing.B) {
-		bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	for _, peer := range []string{"bare", "library"} {
+		b.Run("ack/"+peer, func(b *testing.B) {
+			p := startPeer(b, peer, signer.PublicKeyHex())
+			form := submission
+			if peer == "library" {
+				form = rowSubmission
+			}
+			cpu := cpuTime(b, p.pid)
+			lat := hammer(b, p.url, signer, form, burst, b.N, 0, nil, nil)
+			b.StopTimer()
+			reportLatency(b, lat, "ack")
+			reportCPU(b, cpuTime(b, p.pid)-cpu)
+		})
+	}
+
+	for _, busy := range []bool{false, true} {
+		name := "ack/bot"
+		if busy {
+			name = "ack/bot-busy"
+		}
+		b.Run(name, func(b *testing.B) {
+			_ = srv.Client(b).FlushAll(context.Background())
+			pid, base := startBot(b, up, signer, srv.URL())
+			idle := memKB(b, pid, "VmRSS")
+
+			up.reset()
+			drained := func(sent int) { up.wait(b, sent, time.Minute) }
+			if busy {
+				up.setDelay(busyDelay)
+				defer up.setDelay(0)
+				// The next burst goes while this one is still being delivered.
+				drained = func(sent int) { up.wait(b, max(sent-burst, 0), time.Minute) }
+			}
+			started := make([]time.Time, b.N)
+			cpu := cpuTime(b, pid)
+			lat := hammer(b, base+"/interactions", signer, submission, burst, b.N, up.offset, started, drained)
+			b.StopTimer()
+			arrivals := up.wait(b, b.N, time.Minute)
+			reportLatency(b, lat, "ack")
+			reportCPU(b, cpuTime(b, pid)-cpu)
+			var e2e []time.Duration
+			for k, at := range arrivals {
+				e2e = append(e2e, at.Sub(started[k]))
+			}
+			slices.Sort(e2e)
+			b.ReportMetric(ms(e2e[len(e2e)/2]), "e2e-p50-ms")
+			b.ReportMetric(ms(e2e[len(e2e)*99/100]), "e2e-p99-ms")
+			b.ReportMetric(float64(idle)/1024, "idle-MB")
+			b.ReportMetric(float64(memKB(b, pid, "VmHWM"))/1024, "peak-MB")
+			up.offset += b.N
+		})
+	}
+}
+
+// busyDelay is how long the lean RallyHere takes to take a report in ack/bot-busy:
+// long enough that the pipeline is still delivering one burst when the next arrives.
+const busyDelay = 20 * time.Millisecond
+
+// startBot starts the built binary on the lean upstreams and Redis at redisURL and
+// waits for it to be ready and settled; it returns its pid and base URL.
+func startBot(b *testing.B, up *leanUpstreams, signer *discordtest.Signer, redisURL string) (int, string) {
+	b.Helper()
+	cmd := exec.Command(binary(b))
+	cmd.Env = []string{
+		"DISCORD_TOKEN=bench", "DISCORD_APPLICATION_ID=" + up.appID, "DISCORD_PUBLIC_KEY=" + signer.PublicKeyHex(),
+		"DISCORD_GATEWAY=false", "DISCORD_API_URL=" + up.discord.URL + "/api/v10", "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(up.port),
+		"REDIS_URL=" + redisURL, "RALLYHERE_API_URL=" + up.rallyhere.URL, "RALLYHERE_CLIENT_ID=bench",
+		"RALLYHERE_CLIENT_SECRET=bench", "RALLYHERE_FALLBACK_SOURCE_PLAYER=" + leanSource,
+		"REPORT_LIMIT=10000/1m", "REPORT_LIMIT_MAX=10000/1m", "REPORT_LIMIT_GLOBAL=10000/1m", "LOG_LEVEL=warn",
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	base := "http://127.0.0.1:" + strconv.Itoa(up.port)
+	waitReady(b, base, 200, 30*time.Second)
+	time.Sleep(2 * time.Second) // settle before reading the idle footprint
+	return cmd.Process.Pid, base
+}
+
+// A peer is a contender of BenchmarkInteractions in a process of its own: this test
+// binary again, running TestBenchPeer.
+type peer struct {
+	pid int
+	url string
+}
+
+// startPeer starts the contender named kind ("bare" or "library") with Discord's
+// public key publicKey.
+func startPeer(b *testing.B, kind, publicKey string) peer {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchPeer$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "REPORTBOT_BENCH_PEER="+kind, "REPORTBOT_BENCH_ADDR="+addr, "REPORTBOT_BENCH_KEY="+publicKey)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitReady(b, "http://"+addr, 200, 30*time.Second)
+	return peer{pid: cmd.Process.Pid, url: "http://" + addr + "/interactions"}
+}
+
+// TestBenchPeer is a contender of BenchmarkInteractions when REPORTBOT_BENCH_PEER
+// names one, and is skipped otherwise. It serves until it is killed.
+func TestBenchPeer(t *testing.T) {
+	kind := os.Getenv("REPORTBOT_BENCH_PEER")
+	if kind == "" {
+		t.Skip("run by BenchmarkInteractions")
+	}
+	key, err := hex.DecodeString(os.Getenv("REPORTBOT_BENCH_KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(http.ResponseWriter, *http.Request) {})
+	switch kind {
+	case "bare":
+		body := []byte(`{"type":5,"data":{"flags":64,"allowed_mentions":{"parse":[]}}}` + "\n")
+		mux.HandleFunc("POST /interactions", func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(body)
-		}))
-		defer bare.Close()
-		lat := hammer(b, bare.URL, signer, burst, b.N, 0, nil, nil)
-		reportLatency(b, lat, "ack")
-	})
+		})
+	case "library":
+		deferred := discord.InteractionResponse{Type: discord.InteractionResponseTypeDeferredCreateMessage,
+			Data: discord.MessageCreate{Flags: discord.MessageFlagEphemeral}}
+		mux.Handle("POST /interactions", httpserver.HandleInteraction(key, slog.New(slog.DiscardHandler),
+			func(respond httpserver.RespondFunc, _ httpserver.EventInteractionCreate) { _ = respond(deferred) }))
+	default:
+		t.Fatalf("no contender %q", kind)
+	}
+	t.Fatal(http.ListenAndServe(os.Getenv("REPORTBOT_BENCH_ADDR"), mux))
+}
 
-	b.Run("ack/bot", func(b *testing.B) {
-		_ = srv.Client(b).FlushAll(context.Background())
-		bin := binary(b)
-		cmd := exec.Command(bin)
-		cmd.Env = []string{
-			"DISCORD_TOKEN=bench", "DISCORD_APPLICATION_ID=" + up.appID, "DISCORD_PUBLIC_KEY=" + signer.PublicKeyHex(),
-			"DISCORD_GATEWAY=false", "DISCORD_API_URL=" + up.discord.URL + "/api/v10", "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(up.port),
-			"REDIS_URL=" + srv.URL(), "RALLYHERE_API_URL=" + up.rallyhere.URL, "RALLYHERE_CLIENT_ID=bench",
-			"RALLYHERE_CLIENT_SECRET=bench", "RALLYHERE_FALLBACK_SOURCE_PLAYER=" + leanSource,
-			"REPORT_LIMIT=10000/1m", "REPORT_LIMIT_MAX=10000/1m", "REPORT_LIMIT_GLOBAL=10000/1m", "LOG_LEVEL=warn",
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		base := "http://127.0.0.1:" + strconv.Itoa(up.port)
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if resp, err := http.Get(base + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				b.Fatal("the bot did not become ready")
-			}
-		}
-		time.Sleep(2 * time.Second) // settle before reading the idle footprint
-		idle := memKB(b, cmd.Process.Pid, "VmRSS")
+// cpuTime is the CPU time (user and system) process pid has used so far.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces; the fields after it do not.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick
+}
 
-		up.reset()
-		started := make([]time.Time, b.N)
-		lat := hammer(b, base+"/interactions", signer, burst, b.N, up.offset, started,
-			func(sent int) { up.wait(b, sent, time.Minute) })
-		b.StopTimer()
-		reportLatency(b, lat, "ack")
-		arrivals := up.wait(b, b.N, time.Minute)
-		var e2e []time.Duration
-		for k, at := range arrivals {
-			e2e = append(e2e, at.Sub(started[k]))
-		}
-		slices.Sort(e2e)
-		b.ReportMetric(ms(e2e[len(e2e)/2]), "e2e-p50-ms")
-		b.ReportMetric(ms(e2e[len(e2e)*99/100]), "e2e-p99-ms")
-		b.ReportMetric(float64(idle)/1024, "idle-MB")
-		b.ReportMetric(float64(memKB(b, cmd.Process.Pid, "VmHWM"))/1024, "peak-MB")
-		up.offset += b.N
-	})
+func reportCPU(b *testing.B, used time.Duration) {
+	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-us/report")
 }
 
 // hammer sends n signed modal submissions in bursts of burst, every submission of a
 // burst released at the same instant, and returns each answer's latency; started,
 // when given, records when submission k was sent.
-func hammer(b *testing.B, url string, signer *discordtest.Signer, burst, n, offset int, started []time.Time, drained func(sent int)) []time.Duration {
+func hammer(b *testing.B, url string, signer *discordtest.Signer, form func(k int) []byte, burst, n, offset int, started []time.Time, drained func(sent int)) []time.Duration {
 	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: burst, MaxConnsPerHost: burst}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -130,7 +243,7 @@ func hammer(b *testing.B, url string, signer *discordtest.Signer, burst, n, offs
 		// Sign first, so the burst's clock measures the server only.
 		reqs := make([]*http.Request, 0, burst)
 		for k := from; k < min(from+burst, n); k++ {
-			req, _ := signer.Request(context.Background(), url, submission(offset+k), time.Now())
+			req, _ := signer.Request(context.Background(), url, form(offset+k), time.Now())
 			reqs = append(reqs, req)
 		}
 		var wg sync.WaitGroup
@@ -186,6 +299,25 @@ func submission(k int) []byte {
 		id, leanApp, k, 400000000000000000+k, k)
 }
 
+// rowSubmission is submission k with its inputs in action rows (type 1), as Discord
+// sent modals before labels (type 18): disgo v0.18.15 refuses a label ("unknown
+// component with type 18 received") and answers HTTP 500. The fields and the size
+// are the same, so the library does the same work.
+func rowSubmission(k int) []byte {
+	row := func(id int, input string) string {
+		return fmt.Sprintf(`{"type":1,"id":%d,"components":[%s]}`, id, input)
+	}
+	body := string(submission(k))
+	for _, r := range []struct{ label, input string }{
+		{`{"type":18,"id":1,"component":{"type":4,"id":2,"custom_id":"player","value":"bob"}}`, `{"type":4,"id":2,"custom_id":"player","value":"bob"}`},
+		{`{"type":18,"id":3,"component":{"type":3,"id":4,"custom_id":"reason","values":["cheating"]}}`, `{"type":4,"id":4,"custom_id":"reason","value":"cheating"}`},
+		{`{"type":18,"id":5,"component":{"type":4,"id":6,"custom_id":"description","value":"spinbot"}}`, `{"type":4,"id":6,"custom_id":"description","value":"spinbot"}`},
+	} {
+		body = strings.Replace(body, r.label, row(0, r.input), 1)
+	}
+	return []byte(body)
+}
+
 const (
 	leanApp    = "900000000000000777"
 	leanSource = "00000000-0000-4000-8000-000000000001"
@@ -201,6 +333,7 @@ type leanUpstreams struct {
 
 	mu       sync.Mutex
 	arrivals map[int]time.Time // by submission number (the reporter id's low digits)
+	delay    time.Duration     // how long RallyHere takes to take a report, once there
 }
 
 func newLeanUpstreams(b *testing.B) *leanUpstreams {
@@ -234,7 +367,9 @@ func newLeanUpstreams(b *testing.B) *leanUpstreams {
 			k, _ := strconv.Atoi(body.Custom["discord_reporter_id"][1:])
 			u.mu.Lock()
 			u.arrivals[k] = time.Now()
+			delay := u.delay
 			u.mu.Unlock()
+			time.Sleep(delay)
 			_, _ = io.WriteString(w, `{"report_id":"u-`+strconv.Itoa(k)+`","target_player_uuid":"`+leanTarget+`","reason":"cheating"}`)
 		default:
 			w.WriteHeader(http.StatusNotFound)
@@ -248,6 +383,12 @@ func newLeanUpstreams(b *testing.B) *leanUpstreams {
 	u.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	return u
+}
+
+func (u *leanUpstreams) setDelay(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.delay = d
 }
 
 func (u *leanUpstreams) reset() {
@@ -275,7 +416,9 @@ func (u *leanUpstreams) wait(b *testing.B, n int, within time.Duration) []time.T
 	defer u.mu.Unlock()
 	out := make([]time.Time, n)
 	for k, at := range u.arrivals {
-		out[k-u.offset] = at
+		if k-u.offset < n {
+			out[k-u.offset] = at
+		}
 	}
 	return out
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,22 +21,31 @@ import (
 	"github.com/reportbot/reportbot/reporting/bungie/bungietest"
 )
 
-// destinyEnv is a deployment with Destiny 2 on, in mode, against the fake Bungie. In
-// api mode the bot's HTTP address is fixed first, since Bungie must know the OAuth
-// redirect (PUBLIC_URL) before the bot starts.
+// destinyEnv is a deployment with Destiny 2 on, in mode, against the fake Bungie.
+// Bungie must know the OAuth redirect (PUBLIC_URL) before the bot starts, so the bot
+// is published as operators do, behind a reverse proxy whose address is fixed first
+// (a free port picked for the bot itself could be taken by a test running beside).
 func destinyEnv(t *testing.T, mode string) (*env, *bungietest.Server) {
 	t.Helper()
 	e := newEnv(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var bot atomic.Pointer[httputil.ReverseProxy]
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := bot.Load()
+		if p == nil {
+			http.Error(w, "the bot does not serve yet", http.StatusBadGateway)
+			return
+		}
+		p.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	e.serving = func(base string) {
+		u, _ := url.Parse(base)
+		bot.Store(httputil.NewSingleHostReverseProxy(u))
 	}
-	addr := l.Addr().String()
-	l.Close()
-	public := "http://" + addr
+	public := front.URL
 	bg := bungietest.New(t, bungietest.Options{RedirectURL: public + "/oauth/bungie/callback"})
 	for k, v := range map[string]string{
-		"HTTP_ADDR": addr, "PUBLIC_URL": public, "BUNGIE_API_KEY": bg.APIKey, "BUNGIE_API_URL": bg.URL + "/Platform",
+		"PUBLIC_URL": public, "BUNGIE_API_KEY": bg.APIKey, "BUNGIE_API_URL": bg.URL + "/Platform",
 		"BUNGIE_STATS_URL": bg.StatsURL, "BUNGIE_WEB_URL": bg.URL, "BUNGIE_AUTHORIZE_URL": bg.URL + "/en/OAuth/Authorize",
 		"BUNGIE_REPORT_MODE": mode, "BUNGIE_CLIENT_ID": bg.ClientID, "BUNGIE_CLIENT_SECRET": bg.ClientSecret,
 		"TOKEN_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",

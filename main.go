@@ -126,6 +126,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		log.Warn().Msg("no game is configured (RALLYHERE_*, WEBHOOK_URL or BUNGIE_API_KEY): there is nothing to report to")
 	}
 	svc := reporting.NewService(rdb, opts)
+	if err := svc.LoadScripts(ctx); err != nil {
+		return err
+	}
 
 	rest := bot.NewREST(cfg.Discord.APIURL, cfg.Discord.Token, cfg.Discord.ApplicationID, clients.Client("discord", 30*time.Second))
 	pipeline := reporting.NewPipeline(svc, commands.NewNotifier(rest, nil, cfg.CDNHosts, log).WithService(svc), reporting.PipelineOptions{Logger: log})

@@ -79,6 +79,8 @@ type env struct {
 	// (REPORTBOT_TEST_REDIS=cluster, which `make test` sets for a second pass).
 	redis redistest.Redis
 	vars  map[string]string
+	// serving, when set, is told the bot's base URL once it serves HTTP.
+	serving func(base string)
 }
 
 func newEnv(t *testing.T) *env {
@@ -153,6 +155,9 @@ func (e *env) launch(t *testing.T) *running {
 		}
 		return r.base != ""
 	})
+	if e.serving != nil {
+		e.serving(r.base)
+	}
 	return r
 }
 
@@ -606,7 +611,13 @@ func TestModeratorsEndToEnd(t *testing.T) {
 		{reporter, 0, slashData("reports", "mine"), "👀 Claimed by <@" + mod.ID + ">"},
 		{mod, discordgo.PermissionManageMessages, slashData("reports", "list"), "by <@" + reporter.ID + ">"},
 	} {
-		resp, _ := e.post(t, r, e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, tc.from, tc.perms, tc.data))
+		i := e.discord.NewInteraction(discordgo.InteractionApplicationCommand, testGuild, testChannel, tc.from, tc.perms, tc.data)
+		resp, _ := e.post(t, r, i)
+		if resp.Type == discordgo.InteractionResponseDeferredChannelMessageWithSource {
+			// A list is deferred (it reads several reports) and follows as an edit.
+			e.discord.WaitOriginal(t, i.Token, waitFor, func(m json.RawMessage) bool { return strings.Contains(content(m), tc.want) })
+			continue
+		}
 		if resp.Data == nil || !strings.Contains(resp.Data.Content, tc.want) {
 			t.Fatalf("%v: %+v", tc.data["options"], resp.Data)
 		}

@@ -29,12 +29,13 @@ func (e *env) useRedis(r redistest.Redis) {
 	e.vars["REDIS_URL"], e.vars["REDIS_MODE"] = r.URL(), r.Mode()
 }
 
-// readyz returns /readyz's status and body.
-func readyz(t *testing.T, base string) (int, string) {
+// readyz returns /readyz's status and body; status 0 and the error when nothing
+// answers (yet).
+func readyz(t testing.TB, base string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -42,7 +43,7 @@ func readyz(t *testing.T, base string) (int, string) {
 }
 
 // waitReady waits until /readyz answers want, and returns its body.
-func waitReady(t *testing.T, base string, want int, within time.Duration) string {
+func waitReady(t testing.TB, base string, want int, within time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

@@ -14,14 +14,13 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/reportbot/reportbot/reporting/replay"
 )
 
 const (
 	// maxClockSkew is how old (or early) a signed timestamp may be.
 	maxClockSkew = 5 * time.Minute
-	// seenFor is how long an interaction id is remembered to refuse replays: longer
-	// than any timestamp that still passes the skew check.
-	seenFor = 2*maxClockSkew + time.Minute
 	// maxInteractionBody bounds what /interactions reads (SPEC §2). Discord's
 	// interactions are a few KiB; the largest (a modal with five files) well under this.
 	maxInteractionBody = 256 << 10
@@ -109,21 +108,31 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithDeadline(r.Context(), received.Add(answerWithin))
 	defer cancel()
-	fresh, err := b.store.SetNX(ctx, seenKey(i.ID), 1, seenFor).Result()
-	if err != nil {
-		// Never a 5xx (Discord would show "This interaction failed"): the person is
-		// told reports are paused, and nothing is done.
-		writeJSON(w, callbackBody(withNoMentions(b.router.Unavailable(&i, err).Reply)))
-		b.metrics.observe("http", received)
-		return
+	// Replays are refused by the interaction's mark, set by the first Redis call made
+	// for it, in that call's own round trip; an interaction answered without Redis
+	// sets it here.
+	var userID string
+	if u := invoker(&i); u != nil {
+		userID = u.ID
 	}
-	if !fresh {
+	mark := replay.New(i.ID, userID)
+	ctx = replay.With(ctx, mark)
+	resp := b.router.Handle(ctx, &i)
+	if !mark.Taken() {
+		if _, err := b.setMark(ctx, mark); err != nil {
+			// Never a 5xx (Discord would show "This interaction failed"): the person is
+			// told reports are paused, and nothing is done.
+			writeJSON(w, callbackBody(withNoMentions(b.router.Unavailable(&i, err).Reply)))
+			b.metrics.observe("http", received)
+			return
+		}
+	}
+	if mark.Replayed() {
 		b.metrics.refused.WithLabelValues("replay").Inc()
 		b.log.Warn().Str("interaction_id", i.ID).Msg("replayed interaction refused")
 		http.Error(w, "interaction already received", http.StatusUnauthorized)
 		return
 	}
-	resp := b.router.Handle(ctx, &i)
 	writeJSON(w, callbackBody(withNoMentions(resp.Reply)))
 	b.metrics.observe("http", received)
 	if resp.Then != nil {
@@ -206,7 +215,22 @@ func (b *Bot) readBody(w http.ResponseWriter, r *http.Request, received time.Tim
 	return buf.Bytes(), 0
 }
 
-func seenKey(id string) string { return "rb:{seen:" + id + "}" }
+// setMark sets an interaction's replay mark that no call carried.
+func (b *Bot) setMark(ctx context.Context, m *replay.Mark) (bool, error) {
+	fresh, err := b.store.SetNX(ctx, m.Key(), 1, replay.For).Result()
+	if err == nil && !fresh {
+		_ = replay.Refused(replay.With(ctx, m))
+	}
+	return fresh, err
+}
+
+// invoker is the user an interaction is from.
+func invoker(i *discordgo.Interaction) *discordgo.User {
+	if i.Member != nil && i.Member.User != nil {
+		return i.Member.User
+	}
+	return i.User
+}
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

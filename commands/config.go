@@ -131,17 +131,18 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		}
 		return reply(msgReasons(c.w, st.Reasons))
 	case subGames:
+		on := map[reporting.Game]bool{}
 		for _, g := range reporting.Games() {
-			if on, given := optBool(opts[string(g)]); given {
-				if err := c.svc.Settings.SetGame(ctx, guild, g, on); err != nil {
-					return reply(c.fail(err, "turning a game on or off"))
-				}
-				c.log.Info().Str("game", string(g)).Bool("on", on).Msg("game turned on or off")
+			if v, given := optBool(opts[string(g)]); given {
+				on[g] = v
 			}
 		}
-		st, err := c.svc.Settings.Get(ctx, guild)
+		st, err := c.svc.Settings.SetGames(ctx, guild, on)
 		if err != nil {
-			return reply(c.fail(err, "reading settings"))
+			return reply(c.fail(err, "turning a game on or off"))
+		}
+		for g, v := range on {
+			c.log.Info().Str("game", string(g)).Bool("on", v).Msg("game turned on or off")
 		}
 		return reply(msgGames(c.w, st, c.games()))
 	case subReasonAdd:
@@ -170,17 +171,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 		return reply(msgReasonAdded(c.w, r, len(list)))
 	case subReasonRemove:
 		key := str(optReason)
-		st, err := c.svc.Settings.Get(ctx, guild)
-		if err != nil {
-			return reply(c.fail(err, "reading settings"))
-		}
-		label := key
-		for _, r := range st.Reasons {
-			if r.Key == key {
-				label = reasonLabel(c.w, r)
-			}
-		}
-		list, err := c.svc.Settings.RemoveReason(ctx, guild, key)
+		removed, list, err := c.svc.Settings.RemoveReason(ctx, guild, key)
 		switch {
 		case errors.Is(err, reporting.ErrNoSuchReason):
 			return reply(msgNoSuchReason(c.w, key))
@@ -188,7 +179,7 @@ func (c *call) configCommand(ctx context.Context, data discordgo.ApplicationComm
 			return reply(c.fail(err, "removing a reason"))
 		}
 		c.log.Info().Str("reason", key).Msg("reason removed")
-		return reply(msgReasonRemoved(c.w, label, len(list)))
+		return reply(msgReasonRemoved(c.w, reasonLabel(c.w, removed), len(list)))
 	case subReasonReset:
 		if _, err := c.svc.Settings.ResetReasons(ctx, guild); err != nil {
 			return reply(c.fail(err, "resetting reasons"))

@@ -237,22 +237,35 @@ func TestReportsMineAndList(t *testing.T) {
 	if got := h.handle(h.interaction(discordgo.InteractionApplicationCommand, alice, slash(cmdReports, subList), nil)).Reply.Data.Content; got != tr("reply.not_moderator") {
 		t.Fatalf("list for a player: %q", got)
 	}
-	list := h.handle(h.interaction(discordgo.InteractionApplicationCommand, moderator, slash(cmdReports, subList), nil))
-	if n := strings.Count(list.Reply.Data.Content, "\n• "); n != 10 || len(list.Reply.Data.Components) != 1 {
-		t.Fatalf("page 1: %d lines, %d rows", n, len(list.Reply.Data.Components))
+	// A list is read after the answer (a deferral) and shown by editing it.
+	shownList := func(i *discordgo.Interaction, wantAck discordgo.InteractionResponseType) (string, []discordgo.MessageComponent) {
+		t.Helper()
+		resp := h.handle(i)
+		e := h.discord.last(i.Token)
+		if resp.Reply.Type != wantAck || e == nil || e.Content == nil || e.Components == nil {
+			t.Fatalf("answered %d, then edited %+v", resp.Reply.Type, e)
+		}
+		return *e.Content, *e.Components
 	}
-	older := list.Reply.Data.Components[0].(discordgo.ActionsRow).Components[1].(discordgo.Button)
+	list, buttons := shownList(h.interaction(discordgo.InteractionApplicationCommand, moderator, slash(cmdReports, subList), nil),
+		discordgo.InteractionResponseDeferredChannelMessageWithSource)
+	if n := strings.Count(list, "\n• "); n != 10 || len(buttons) != 1 {
+		t.Fatalf("page 1: %d lines, %d rows", n, len(buttons))
+	}
+	older := buttons[0].(discordgo.ActionsRow).Components[1].(discordgo.Button)
 	data, extra := click(older.CustomID, "1")
-	page2 := h.handle(h.interaction(discordgo.InteractionMessageComponent, moderator, data, extra))
-	if n := strings.Count(page2.Reply.Data.Content, "\n• "); page2.Reply.Type != discordgo.InteractionResponseUpdateMessage || n != 2 {
-		t.Fatalf("page 2: %q", page2.Reply.Data.Content)
+	page2, _ := shownList(h.interaction(discordgo.InteractionMessageComponent, moderator, data, extra), discordgo.InteractionResponseDeferredMessageUpdate)
+	if n := strings.Count(page2, "\n• "); n != 2 {
+		t.Fatalf("page 2: %q", page2)
 	}
-	filtered := h.handle(h.interaction(discordgo.InteractionApplicationCommand, moderator,
-		slash(cmdReports, subList, strOpt(optPlayer, strings.ToUpper(players[3][:13])), strOpt(optStatus, "delivered")), nil)).Reply.Data.Content
+	filtered, _ := shownList(h.interaction(discordgo.InteractionApplicationCommand, moderator,
+		slash(cmdReports, subList, strOpt(optPlayer, strings.ToUpper(players[3][:13])), strOpt(optStatus, "delivered")), nil),
+		discordgo.InteractionResponseDeferredChannelMessageWithSource)
 	if strings.Count(filtered, "\n• ") != 1 || !strings.Contains(filtered, players[3]) {
 		t.Fatalf("filtered: %q", filtered)
 	}
-	none := h.handle(h.interaction(discordgo.InteractionApplicationCommand, moderator, slash(cmdReports, subList, strOpt(optStatus, "failed")), nil)).Reply.Data.Content
+	none, _ := shownList(h.interaction(discordgo.InteractionApplicationCommand, moderator, slash(cmdReports, subList, strOpt(optStatus, "failed")), nil),
+		discordgo.InteractionResponseDeferredChannelMessageWithSource)
 	if !strings.Contains(none, "No reports match.") {
 		t.Fatalf("failed filter: %q", none)
 	}

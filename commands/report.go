@@ -257,18 +257,17 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		c.log.Warn().Err(err).Msg("forged report form")
 		return reply(c.unknown())
 	}
-	st, limit, err := c.svc.SettingsAndLimit(ctx, c.i.GuildID, c.user.ID)
-	if err != nil {
-		return reply(c.fail(err, "reading settings"))
-	}
-	if !st.GameOn(game) {
-		return reply(msgGameOffHere(c.w, game))
-	}
-	d, err := c.svc.Draft(st, form, reporting.Filer{
+	r, err := c.svc.Submit(ctx, form, reporting.Filer{
 		GuildID: c.i.GuildID, ChannelID: c.i.ChannelID, ReporterID: c.user.ID, ReporterName: c.user.Username,
 		ReporterLocale: string(c.i.Locale), GuildLocale: c.guildLocale(),
-	}, c.now())
+	}, reporting.Reply{InteractionID: c.i.ID, Token: c.i.Token, Until: tokenExpiry(c.i.ID)}, c.now())
+	if r != nil {
+		c = c.withReport(r.ID)
+	}
+	var le *reporting.LimitError
 	switch ie, isInput := inputError(err); {
+	case errors.Is(err, reporting.ErrGameOffHere):
+		return reply(msgGameOffHere(c.w, game))
 	case isInput:
 		return reply(msgBadInput(c.w, ie))
 	case errors.Is(err, reporting.ErrSelfReport):
@@ -276,16 +275,6 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 	case errors.Is(err, reporting.ErrForgedReason):
 		c.log.Warn().Str("reason", form.Reason).Msg("reason not in the server's list")
 		return reply(c.w.T("reply.forged_reason", nil))
-	case err != nil:
-		return reply(c.fail(err, "reading the form"))
-	}
-	if !limit.Allowed {
-		return reply(msgLimited(c.w, limit, c.now()))
-	}
-	c = c.withReport(d.ID)
-	_, err = c.svc.File(ctx, st, d, reporting.Reply{InteractionID: c.i.ID, Token: c.i.Token, Until: tokenExpiry(c.i.ID)})
-	var le *reporting.LimitError
-	switch {
 	case errors.As(err, &le):
 		return reply(msgLimited(c.w, le.Decision, c.now()))
 	case errors.Is(err, reporting.ErrNotReplicated):
@@ -293,7 +282,7 @@ func (c *call) reportModal(ctx context.Context, id CustomID, data discordgo.Moda
 		// was not confirmed in time, so the reporter is told honestly. The pipeline
 		// edits this answer with the outcome like any other.
 		c.log.Warn().Err(err).Msg("report filed without a confirmed replica")
-		return reply(msgStoredUnconfirmed(c.w, d.ID))
+		return reply(msgStoredUnconfirmed(c.w, r.ID))
 	case err != nil:
 		return reply(c.fail(err, "filing the report"))
 	}
@@ -358,15 +347,10 @@ func (c *call) pickPlayer(ctx context.Context, data discordgo.MessageComponentIn
 	if orig == "" || len(data.Values) != 1 {
 		return reply(c.unknown())
 	}
-	reportID, err := c.svc.ReportOf(ctx, orig)
-	if errors.Is(err, reporting.ErrNoReport) {
-		return update(c.w.T("reply.expired", nil))
+	r, err := c.svc.ChooseFor(ctx, orig, c.user.ID, data.Values[0])
+	if r != nil {
+		c = c.withReport(r.ID)
 	}
-	if err != nil {
-		return reply(c.fail(err, "finding the report of a choice"))
-	}
-	c = c.withReport(reportID)
-	r, err := c.svc.Choose(ctx, reportID, c.user.ID, data.Values[0])
 	switch {
 	case errors.Is(err, reporting.ErrNotReporter):
 		return reply(c.w.T("reply.not_yours", nil))
@@ -417,14 +401,10 @@ func plain(s string) string { return s }
 // turnChoices shows another page of an activity's players.
 func (c *call) turnChoices(ctx context.Context, id CustomID) Response {
 	orig := originalInteraction(c.i)
-	reportID, err := c.svc.ReportOf(ctx, orig)
-	if errors.Is(err, reporting.ErrNoReport) || orig == "" {
+	if orig == "" {
 		return update(c.w.T("reply.expired", nil))
 	}
-	if err != nil {
-		return reply(c.fail(err, "finding the report of a choice"))
-	}
-	r, err := c.svc.Reports.Get(ctx, reportID)
+	r, err := c.svc.ReportFiledBy(ctx, orig)
 	switch {
 	case errors.Is(err, reporting.ErrNoReport):
 		return update(c.w.T("reply.expired", nil))

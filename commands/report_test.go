@@ -123,7 +123,7 @@ func TestReportRefusedBeforeModal(t *testing.T) {
 		ctx := context.Background()
 		st, _ := h.svc.Settings.Get(ctx, guildID)
 		for _, r := range st.Reasons {
-			if _, err := h.svc.Settings.RemoveReason(ctx, guildID, r.Key); err != nil {
+			if _, _, err := h.svc.Settings.RemoveReason(ctx, guildID, r.Key); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,13 +13,12 @@ import (
 	"github.com/reportbot/reportbot/reporting"
 )
 
-// isModerator: Manage Messages (or more), or the server's moderator role.
-func (c *call) isModerator(st reporting.Settings) bool {
+// moderator is the invoking member as a moderator: one by permission with Manage
+// Messages (or more), or by the server's moderator role, which reporting checks.
+func (c *call) moderator() reporting.Moderator {
 	p := c.i.Member.Permissions
-	if p&(discordgo.PermissionAdministrator|discordgo.PermissionManageGuild|discordgo.PermissionManageMessages) != 0 {
-		return true
-	}
-	return st.ModRole != "" && slices.Contains(c.i.Member.Roles, st.ModRole)
+	return reporting.Moderator{GuildID: c.i.GuildID, UserID: c.user.ID, Roles: c.i.Member.Roles,
+		ByPermission: p&(discordgo.PermissionAdministrator|discordgo.PermissionManageGuild|discordgo.PermissionManageMessages) != 0}
 }
 
 // reportsCommand handles /reports mine|list|bar|unbar.
@@ -37,13 +35,6 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 		}
 		return reply(msgMine(c.w, list, c.now()))
 	}
-	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
-	if err != nil {
-		return reply(c.fail(err, "reading settings"))
-	}
-	if !c.isModerator(st) {
-		return reply(c.w.T("reply.not_moderator", nil))
-	}
 	switch sub.Name {
 	case subList:
 		status := optString(opts[optStatus])
@@ -55,13 +46,7 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 			return reply(msgBadInput(c.w, &reporting.InputError{Field: optPlayer, Problem: "player_filter_too_long",
 				Vars: v{"Count": maxPlayerFilter}}))
 		}
-		content, buttons, err := c.listPage(ctx, st, 0, status, player)
-		if err != nil {
-			return reply(c.fail(err, "listing reports"))
-		}
-		resp := reply(content)
-		resp.Reply.Data.Components = buttons
-		return resp
+		return c.listReports(ctx, 0, status, player, deferred)
 	case subBar, subUnbar:
 		var member *discordgo.User
 		if data.Resolved != nil {
@@ -71,7 +56,10 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 			return reply(c.unknown())
 		}
 		if sub.Name == subUnbar {
-			was, err := c.svc.Limits.Unbar(ctx, c.i.GuildID, member.ID)
+			was, err := c.svc.Unbar(ctx, c.moderator(), member.ID)
+			if errors.Is(err, reporting.ErrNotModerator) {
+				return reply(c.w.T("reply.not_moderator", nil))
+			}
 			if err != nil {
 				return reply(c.fail(err, "lifting a bar"))
 			}
@@ -85,7 +73,11 @@ func (c *call) reportsCommand(ctx context.Context, data discordgo.ApplicationCom
 		if err != nil || d <= 0 || d > maxBar {
 			return reply(msgBadInput(c.w, &reporting.InputError{Field: optDuration, Problem: "duration"}))
 		}
-		if err := c.svc.Limits.Bar(ctx, c.i.GuildID, member.ID, d); err != nil {
+		err = c.svc.Bar(ctx, c.moderator(), member.ID, d)
+		if errors.Is(err, reporting.ErrNotModerator) {
+			return reply(c.w.T("reply.not_moderator", nil))
+		}
+		if err != nil {
 			return reply(c.fail(err, "barring a member"))
 		}
 		c.log.Info().Str("member_id", member.ID).Dur("for", d).Msg("member barred from reporting")
@@ -158,21 +150,29 @@ func matchesPlayer(r *reporting.Report, needle string) bool {
 
 // listButton turns a page of /reports list.
 func (c *call) listButton(ctx context.Context, id CustomID) Response {
+	page, _ := strconv.Atoi(id.Args[0])
+	return c.listReports(ctx, page, id.Args[1], id.Args[2], deferredUpdate)
+}
+
+// listReports answers a moderator's /reports list or page button: who may see the
+// list is checked before the answer, in its one round trip to Redis; the list itself,
+// which may look through up to listScanLimit reports, is read after it (ack, with
+// deferredUpdate or deferred) and shown by editing it.
+func (c *call) listReports(ctx context.Context, page int, status, player string, ack func(func(context.Context)) Response) Response {
 	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
 	if err != nil {
 		return reply(c.fail(err, "reading settings"))
 	}
-	if !c.isModerator(st) {
+	if !st.Moderates(c.moderator()) {
 		return reply(c.w.T("reply.not_moderator", nil))
 	}
-	page, _ := strconv.Atoi(id.Args[0])
-	content, buttons, err := c.listPage(ctx, st, page, id.Args[1], id.Args[2])
-	if err != nil {
-		return reply(c.fail(err, "listing reports"))
-	}
-	resp := update(content)
-	resp.Reply.Data.Components = buttons
-	return resp
+	return ack(func(ctx context.Context) {
+		content, buttons, err := c.listPage(ctx, st, page, status, player)
+		if err != nil {
+			content, buttons = c.fail(err, "listing reports"), nil
+		}
+		c.edit(ctx, content, buttons)
+	})
 }
 
 // modButton handles Claim, Resolve and Dismiss on a mod-log post: the post is
@@ -180,32 +180,21 @@ func (c *call) listButton(ctx context.Context, id CustomID) Response {
 func (c *call) modButton(ctx context.Context, id CustomID) Response {
 	reportID := id.Args[1]
 	c = c.withReport(reportID)
-	st, err := c.svc.Settings.Get(ctx, c.i.GuildID)
-	if err != nil {
-		return reply(c.fail(err, "reading settings"))
-	}
-	if !c.isModerator(st) {
-		return reply(c.w.T("reply.not_moderator", nil))
-	}
-	r, err := c.svc.Reports.Get(ctx, reportID)
+	to := actionStatus[id.Args[0]]
+	r, st, err := c.svc.Moderate(ctx, c.moderator(), reportID, to)
 	switch {
+	case errors.Is(err, reporting.ErrNotModerator):
+		return reply(c.w.T("reply.not_moderator", nil))
 	case errors.Is(err, reporting.ErrNoReport):
 		return reply(c.w.T("reply.report_gone", nil))
-	case err != nil:
-		return reply(c.fail(err, "reading the report"))
-	case r.GuildID != c.i.GuildID:
+	case errors.Is(err, reporting.ErrOtherGuild):
 		c.log.Warn().Msg("moderator button for another server's report")
 		return reply(c.unknown())
-	}
-	to := actionStatus[id.Args[0]]
-	err = c.svc.Reports.Moderate(ctx, reportID, to, c.user.ID)
-	switch {
 	case errors.Is(err, reporting.ErrFinal):
 		return reply(msgAlreadyClosed(c.w, r))
 	case err != nil:
 		return reply(c.fail(err, "moderating the report"))
 	}
-	r.Moderation, r.ModeratorID = to, c.user.ID
 	c.log.Info().Str("status", string(to)).Msg("report moderated")
 	embed, buttons := modLogView(c.modWords(ctx, st), r, st, c.now())
 	resp := Response{Reply: &discordgo.InteractionResponse{

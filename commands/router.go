@@ -19,6 +19,7 @@ import (
 	"github.com/reportbot/reportbot/commands/catalog"
 	"github.com/reportbot/reportbot/reporting"
 	"github.com/reportbot/reportbot/reporting/ref"
+	"github.com/reportbot/reportbot/reporting/replay"
 )
 
 // Response is a handler's answer. Reply is sent at once (as the HTTP answer or the
@@ -277,6 +278,11 @@ func (c *call) withReport(id string) *call {
 // that is an outage of Redis gets the outage's ref and a pause notice instead: the
 // outage is logged once, by the monitor, rather than once per interaction.
 func (c *call) fail(err error, what string) string {
+	if errors.Is(err, replay.ErrReplayed) {
+		// The transport refuses the interaction; nobody reads this answer.
+		c.log.Debug().Err(err).Msg(what)
+		return c.unknown()
+	}
 	if c.health != nil {
 		if id, outage := c.health.Failed(err); outage {
 			c.log.Debug().Err(err).Str("ref", id).Msg(what)
@@ -343,6 +349,15 @@ func deferred(then func(ctx context.Context)) Response {
 			Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral},
 		},
 		Then: then,
+	}
+}
+
+// deferredUpdate acknowledges a component without changing its message yet, and runs
+// then (if any) afterwards, which edits it.
+func deferredUpdate(then func(ctx context.Context)) Response {
+	return Response{
+		Reply: &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate},
+		Then:  then,
 	}
 }
 

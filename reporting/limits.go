@@ -13,8 +13,10 @@ import (
 	"github.com/reportbot/reportbot/config"
 )
 
+// takeLua defines the Lua function take(KEYS, ARGV) of limits.lua.
+//
 //go:embed limits.lua
-var limitsLua string
+var takeLua string
 
 // Limiter decides, in Redis, whether a reporter may file a report: one script, one
 // round trip, atomic across concurrent submissions and bot instances. Windows are
@@ -22,15 +24,16 @@ var limitsLua string
 // any Per) and so is the retry-after; a refund removes exactly the refunded report.
 // Report ids may not contain ';', which the logs use as a separator.
 type Limiter struct {
-	rdb    redis.Cmdable
+	rdb    redis.UniversalClient
 	decide *redis.Script
 	refund *redis.Script
 	claim  *redis.Script
 }
 
 // NewLimiter returns a Limiter on rdb.
-func NewLimiter(rdb redis.Cmdable) *Limiter {
-	return &Limiter{rdb: rdb, decide: redis.NewScript(limitsLua), refund: redis.NewScript(refundLua), claim: redis.NewScript(claimLua)}
+func NewLimiter(rdb redis.UniversalClient) *Limiter {
+	return &Limiter{rdb: rdb, decide: markedScript(takeLua + "\nreturn take(KEYS, ARGV)"), refund: redis.NewScript(refundLua),
+		claim: redis.NewScript(claimLua)}
 }
 
 // LimitScope says which rule a decision hit.
@@ -147,10 +150,21 @@ func windowFull(s string, r config.Rate, now int64) (time.Duration, bool) {
 }
 
 // Take spends one report of every window for reportID, if all allow it: one script,
-// atomic, on Redis's clock.
+// atomic, on Redis's clock. It carries ctx's replay mark (the reporter's slot is
+// the mark's).
 func (l *Limiter) Take(ctx context.Context, req LimitRequest, reportID string) (Decision, error) {
+	args, err := l.args(req, reportID)
+	if err != nil {
+		return Decision{}, err
+	}
+	res, err := runMarked(ctx, l.rdb, l.decide, l.keys(req), args...).Int64Slice()
+	return takeDecision(req, res, err)
+}
+
+// args are take's arguments for req and reportID.
+func (l *Limiter) args(req LimitRequest, reportID string) ([]any, error) {
 	if reportID == "" || strings.Contains(reportID, ";") {
-		return Decision{}, fmt.Errorf("spending the limit: %q is not a report id", reportID)
+		return nil, fmt.Errorf("spending the limit: %q is not a report id", reportID)
 	}
 	var dedupe int64
 	if req.Target != "" {
@@ -160,7 +174,11 @@ func (l *Limiter) Take(ctx context.Context, req LimitRequest, reportID string) (
 	if req.Global.Count > 0 {
 		args = append(args, req.Global.Count, req.Global.Per.Milliseconds())
 	}
-	res, err := l.decide.Run(ctx, l.rdb, l.keys(req), args...).Int64Slice()
+	return args, nil
+}
+
+// takeDecision reads take's answer {code, retry after ms}.
+func takeDecision(req LimitRequest, res []int64, err error) (Decision, error) {
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("unexpected answer %v", res)
 	}
@@ -183,7 +201,7 @@ func (l *Limiter) Take(ctx context.Context, req LimitRequest, reportID string) (
 
 // keys are the bar, the windows and, with a target, the duplicate marker.
 func (l *Limiter) keys(req LimitRequest) []string {
-	keys := []string{userKey(req.ReporterID, "bar:"+req.GuildID), userKey(req.ReporterID, "limit:"+req.GuildID)}
+	keys := []string{barKey(req.GuildID, req.ReporterID), userKey(req.ReporterID, "limit:"+req.GuildID)}
 	if req.Global.Count > 0 {
 		keys = append(keys, userKey(req.ReporterID, "limit"))
 	}
@@ -254,29 +272,6 @@ func (l *Limiter) Claim(ctx context.Context, reporterID, target, reportID string
 		return false, fmt.Errorf("marking %s as reported: %w", target, err)
 	}
 	return n == 1, nil
-}
-
-// Bar stops reporterID from reporting in guildID for d.
-func (l *Limiter) Bar(ctx context.Context, guildID, reporterID string, d time.Duration) error {
-	now, err := l.rdb.Time(ctx).Result() // the clock the script reads
-	if err != nil {
-		return fmt.Errorf("barring %s: %w", reporterID, err)
-	}
-	until := strconv.FormatInt(now.Add(d).UnixMilli(), 10)
-	err = l.rdb.Set(ctx, userKey(reporterID, "bar:"+guildID), until, d).Err()
-	if err != nil {
-		return fmt.Errorf("barring %s: %w", reporterID, err)
-	}
-	return nil
-}
-
-// Unbar lifts a bar; it reports whether there was one.
-func (l *Limiter) Unbar(ctx context.Context, guildID, reporterID string) (bool, error) {
-	n, err := l.rdb.Del(ctx, userKey(reporterID, "bar:"+guildID)).Result()
-	if err != nil {
-		return false, fmt.Errorf("lifting the bar of %s: %w", reporterID, err)
-	}
-	return n > 0, nil
 }
 
 // dedupeFor is how long a reporter cannot report the same player (and activity) again.

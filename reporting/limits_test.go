@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -201,11 +202,28 @@ func TestLimiterRefundIsExact(t *testing.T) {
 	}
 }
 
-func TestLimiterBar(t *testing.T) {
+// TestBar: a moderator bars a reporter from one server and lifts the bar; a member
+// who moderates nothing changes nothing. Moderators are so by permission or by the
+// server's moderator role, checked in the same round trip as the bar.
+func TestBar(t *testing.T) {
 	ctx := context.Background()
-	l := newLimiter(t)
+	rdb := redistest.New(t).UniversalClient(t)
+	svc := NewService(rdb, Options{DefaultLimit: config.Rate{Count: 3, Per: time.Hour}, MaxLimit: config.Rate{Count: 3, Per: time.Hour}})
+	l := svc.Limits
+	if err := svc.Settings.SetModRole(ctx, "g", "role-mod"); err != nil {
+		t.Fatal(err)
+	}
+	byRole := Moderator{GuildID: "g", UserID: "9", Roles: []string{"x", "role-mod"}}
+	byPermission := Moderator{GuildID: "g", UserID: "8", ByPermission: true}
+	player := Moderator{GuildID: "g", UserID: "7", Roles: []string{"x"}}
 	req := LimitRequest{ReporterID: "1", GuildID: "g", Guild: config.Rate{Count: 3, Per: time.Hour}}
-	if err := l.Bar(ctx, "g", "1", time.Hour); err != nil {
+	if err := svc.Bar(ctx, player, "1", time.Hour); !errors.Is(err, ErrNotModerator) {
+		t.Fatalf("a player barred someone: %v", err)
+	}
+	if d, _ := l.Check(ctx, req); !d.Allowed {
+		t.Fatalf("a refused bar barred: %+v", d)
+	}
+	if err := svc.Bar(ctx, byRole, "1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	d, err := l.Take(ctx, req, "r1")
@@ -215,13 +233,16 @@ func TestLimiterBar(t *testing.T) {
 	if d, _ := l.Take(ctx, LimitRequest{ReporterID: "1", GuildID: "other", Guild: req.Guild}, "r1"); !d.Allowed {
 		t.Fatal("a bar in one server applies in another")
 	}
-	if was, err := l.Unbar(ctx, "g", "1"); err != nil || !was {
+	if _, err := svc.Unbar(ctx, player, "1"); !errors.Is(err, ErrNotModerator) {
+		t.Fatalf("a player lifted a bar: %v", err)
+	}
+	if was, err := svc.Unbar(ctx, byPermission, "1"); err != nil || !was {
 		t.Fatalf("unbar: %v, %v", was, err)
 	}
 	if d, _ := l.Take(ctx, req, "r2"); !d.Allowed {
 		t.Fatalf("after unbar: %+v", d)
 	}
-	if was, _ := l.Unbar(ctx, "g", "1"); was {
+	if was, _ := svc.Unbar(ctx, byPermission, "1"); was {
 		t.Fatal("second unbar found a bar")
 	}
 }

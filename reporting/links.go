@@ -58,6 +58,7 @@ type Links struct {
 	log      zerolog.Logger
 	clear    *redis.Script
 	bind     *redis.Script
+	writes   writes
 	lockTTL  time.Duration // how long a refresh holds the user's refresh lock at most
 }
 
@@ -73,7 +74,7 @@ func NewLinks(rdb redis.UniversalClient, key []byte, oauth *oauth2.Config, api B
 		return nil, fmt.Errorf("TOKEN_KEY: %w", err)
 	}
 	return &Links{rdb: rdb, aead: aead, oauth: oauth, bungie: api, startURL: publicURL + SignInStartPath, log: log,
-		clear: redis.NewScript(unlockLua), bind: redis.NewScript(bindLua), lockTTL: 20 * time.Second}, nil
+		clear: redis.NewScript(unlockLua), bind: redis.NewScript(bindLua), writes: newWrites(rdb), lockTTL: 20 * time.Second}, nil
 }
 
 // link is what is kept of a linked account.
@@ -93,12 +94,13 @@ func browserKey(state string) string      { return keyPrefix + "{oauth:" + state
 func refreshLock(discordID string) string { return userKey(discordID, "bungie-refresh") }
 
 // Start makes a single-use sign-in link for discordID, valid ten minutes: a page of
-// the bot that sends them on to Bungie's consent page.
+// the bot that sends them on to Bungie's consent page. It carries ctx's replay mark.
 func (l *Links) Start(ctx context.Context, discordID string) (string, error) {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	state := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := l.rdb.Set(ctx, stateKey(state), discordID, stateTTL).Err(); err != nil {
+	key := stateKey(state)
+	if _, err := l.writes.run(ctx, []string{key}, func(p redis.Pipeliner) { p.Set(ctx, key, discordID, stateTTL) }); err != nil {
 		return "", fmt.Errorf("starting a Bungie sign-in: %w", err)
 	}
 	return l.startURL + "?state=" + url.QueryEscape(state), nil
@@ -207,12 +209,15 @@ func (lk *link) set(tok *oauth2.Token) {
 	}
 }
 
-// Unlink forgets discordID's account; it reports whether there was one.
+// Unlink forgets discordID's account; it reports whether there was one. It carries
+// ctx's replay mark.
 func (l *Links) Unlink(ctx context.Context, discordID string) (bool, error) {
-	n, err := l.rdb.Del(ctx, linkKey(discordID)).Result()
+	key := linkKey(discordID)
+	res, err := l.writes.run(ctx, []string{key}, func(p redis.Pipeliner) { p.Del(ctx, key) })
 	if err != nil {
 		return false, fmt.Errorf("unlinking %s: %w", discordID, err)
 	}
+	n, _ := res[0].(int64)
 	return n > 0, nil
 }
 

@@ -576,9 +576,10 @@ func (p *Pipeline) beginAttempt(ctx context.Context, id, owner string, now time.
 		return p.begin.Run(ctx, p.rdb, keys, args...).Slice()
 	}
 	var cmd *redis.Cmd
-	err := p.replicas.write(ctx, reportKey(id), func(pp redis.Pipeliner) {
+	err := p.replicas.write(ctx, reportKey(id), func(pp redis.Pipeliner) func() error {
 		// EVAL, not EVALSHA: a pipeline cannot fall back when the script cache is empty.
 		cmd = pp.Eval(ctx, beginLua, keys, args...)
+		return nil
 	})
 	if cmd != nil && cmd.Err() != nil {
 		return nil, cmd.Err()

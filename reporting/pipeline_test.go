@@ -239,7 +239,10 @@ func TestPipelineSuppressesDuplicates(t *testing.T) {
 func TestPipelineDeadLetters(t *testing.T) {
 	w := newWorld(t)
 	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 1, rallyheretest.Failure{Status: 503})
-	w.run(PipelineOptions{GiveUpAfter: 500 * time.Millisecond})
+	// The window is wide and the backoff short, so the report is tried more than
+	// once however slow one attempt is on a loaded machine (on a Cluster in CI, one
+	// attempt took 1.25 s against a 500 ms window).
+	w.run(PipelineOptions{GiveUpAfter: 3 * time.Second, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond})
 	r := w.file(0)
 	w.waitDelivered(r.ID)
 	got, _ := w.svc.Reports.Get(context.Background(), r.ID)

@@ -38,78 +38,78 @@ const (
 // redis tags (Store), field by field where the pipeline and the moderators update
 // it. Times are UTC.
 type Report struct {
-	ID   string `redis:"id"`
-	Game Game   `redis:"game"`
+	ID   string `redis:"id,omitempty"`
+	Game Game   `redis:"game,omitempty"`
 
-	GuildID      string `redis:"guild_id"`
-	ChannelID    string `redis:"channel_id"`
-	ReporterID   string `redis:"reporter_id"`
-	ReporterName string `redis:"reporter_name"`
+	GuildID      string `redis:"guild_id,omitempty"`
+	ChannelID    string `redis:"channel_id,omitempty"`
+	ReporterID   string `redis:"reporter_id,omitempty"`
+	ReporterName string `redis:"reporter_name,omitempty"`
 	// ReporterLocale is the Discord locale of the reporter when they filed it (en-US,
 	// de, …): the language of what they are told later. GuildLocale is the server's
 	// Discord locale then: the mod log's language unless an admin chose one.
-	ReporterLocale string `redis:"reporter_locale"`
-	GuildLocale    string `redis:"guild_locale"`
+	ReporterLocale string `redis:"reporter_locale,omitempty"`
+	GuildLocale    string `redis:"guild_locale,omitempty"`
 
 	// Target is the reported player as the reporter gave it.
-	Target Target `redis:"target"`
+	Target Target `redis:"target,omitempty"`
 	// TargetPlayer is the upstream id of the reported player: a RallyHere player UUID,
 	// or a Destiny character id.
-	TargetPlayer string `redis:"target_player"`
+	TargetPlayer string `redis:"target_player,omitempty"`
 	// SourcePlayer is the upstream id of the reporter.
-	SourcePlayer string `redis:"source_player"`
+	SourcePlayer string `redis:"source_player,omitempty"`
 	// SourceFallback is true when SourcePlayer is the operator's fallback player
 	// because the reporter has no linked game account.
-	SourceFallback Flag `redis:"source_fallback"`
+	SourceFallback Flag `redis:"source_fallback,omitempty"`
 	// ActivityID is the Destiny activity (PGCR) the report is about.
-	ActivityID string `redis:"activity_id"`
+	ActivityID string `redis:"activity_id,omitempty"`
 	// Candidates are the players the reporter chooses from: those sharing the name
 	// given, or those of the activity.
-	Candidates Candidates `redis:"candidates"`
+	Candidates Candidates `redis:"candidates,omitempty"`
 
-	Reason      Reason       `redis:"reason"`
-	Description string       `redis:"description"`
-	MatchID     string       `redis:"match_id"`
-	Evidence    EvidenceList `redis:"evidence"`
+	Reason      Reason       `redis:"reason,omitempty"`
+	Description string       `redis:"description,omitempty"`
+	MatchID     string       `redis:"match_id,omitempty"`
+	Evidence    EvidenceList `redis:"evidence,omitempty"`
 
 	// Delivery is queued, delivered, handed_off or failed; Moderation is empty,
 	// claimed, resolved or dismissed. Status combines them.
-	Delivery    Status `redis:"delivery"`
-	Moderation  Status `redis:"moderation"`
-	ModeratorID string `redis:"moderator_id"`
+	Delivery    Status `redis:"delivery,omitempty"`
+	Moderation  Status `redis:"moderation,omitempty"`
+	ModeratorID string `redis:"moderator_id,omitempty"`
 
-	Attempts int `redis:"attempts"`
+	Attempts int `redis:"attempts,omitempty"`
 	// Streak counts the attempts in a row that failed without getting further; it
 	// sets the backoff.
-	Streak int `redis:"streak"`
+	Streak int `redis:"streak,omitempty"`
 	// LastError is the last delivery error, for logs and moderators.
-	LastError string `redis:"last_error"`
+	LastError string `redis:"last_error,omitempty"`
 	// Fault and FaultDetail say why delivery failed or is being retried, for the
 	// messages people read; FaultUnfiled that the report never became a real one
 	// (Fault.Unfiled), so moderators are not shown it.
-	Fault        FaultKind `redis:"fault"`
-	FaultDetail  string    `redis:"fault_detail"`
-	FaultUnfiled Flag      `redis:"fault_unfiled"`
+	Fault        FaultKind `redis:"fault,omitempty"`
+	FaultDetail  string    `redis:"fault_detail,omitempty"`
+	FaultUnfiled Flag      `redis:"fault_unfiled,omitempty"`
 	// Dead is true when delivery was given up after a day of failures.
-	Dead       Flag   `redis:"dead"`
-	UpstreamID string `redis:"upstream_id"`
+	Dead       Flag   `redis:"dead,omitempty"`
+	UpstreamID string `redis:"upstream_id,omitempty"`
 	// Link is where the reporter files the report themselves (handed_off).
-	Link string `redis:"link"`
+	Link string `redis:"link,omitempty"`
 
-	CreatedAt     Millis `redis:"created_at"`
-	UpdatedAt     Millis `redis:"updated_at"`
-	DeliveredAt   Millis `redis:"delivered_at"`
-	NextAttemptAt Millis `redis:"next_attempt_at"`
+	CreatedAt     Millis `redis:"created_at,omitempty"`
+	UpdatedAt     Millis `redis:"updated_at,omitempty"`
+	DeliveredAt   Millis `redis:"delivered_at,omitempty"`
+	NextAttemptAt Millis `redis:"next_attempt_at,omitempty"`
 	// AttemptStartedAt is set while an attempt is under way: found set by a later
 	// attempt, it means the earlier one's outcome is unknown.
-	AttemptStartedAt Millis `redis:"attempt_started_at"`
+	AttemptStartedAt Millis `redis:"attempt_started_at,omitempty"`
 
 	// The mod-log post of the report and the status it shows; and the news last told
 	// to the reporter.
-	ModLogChannelID string `redis:"modlog_channel_id"`
-	ModLogMessageID string `redis:"modlog_message_id"`
-	ModLogShown     string `redis:"modlog_shown"`
-	Notified        News   `redis:"notified"`
+	ModLogChannelID string `redis:"modlog_channel_id,omitempty"`
+	ModLogMessageID string `redis:"modlog_message_id,omitempty"`
+	ModLogShown     string `redis:"modlog_shown,omitempty"`
+	Notified        News   `redis:"notified,omitempty"`
 }
 
 // Status is where the report stands: a moderator's decision, else its delivery.

@@ -24,8 +24,8 @@ func TestSettingsSeedDefaultsOnce(t *testing.T) {
 	if err != nil || len(st.Reasons) != len(DefaultReasons()) || st.Limit.Count != 3 || st.LimitSet {
 		t.Fatalf("first use: %+v, %v", st, err)
 	}
-	if _, err := s.RemoveReason(ctx, "g1", "teaming"); err != nil {
-		t.Fatal(err)
+	if removed, _, err := s.RemoveReason(ctx, "g1", "teaming"); err != nil || removed.Label != "Teaming" {
+		t.Fatalf("removed %+v, %v", removed, err)
 	}
 	st, _ = s.Get(ctx, "g1")
 	if len(st.Reasons) != len(DefaultReasons())-1 {
@@ -50,7 +50,7 @@ func TestSettingsReasonEdits(t *testing.T) {
 	if _, err := s.AddReason(ctx, "g", r); !errors.Is(err, ErrReasonExists) {
 		t.Fatalf("second add: %v", err)
 	}
-	if _, err := s.RemoveReason(ctx, "g", "nope"); !errors.Is(err, ErrNoSuchReason) {
+	if _, _, err := s.RemoveReason(ctx, "g", "nope"); !errors.Is(err, ErrNoSuchReason) {
 		t.Fatalf("remove unknown: %v", err)
 	}
 	for i := 11; i < MaxReasons; i++ {
@@ -164,5 +164,35 @@ func TestSettingsReadsWriteNothing(t *testing.T) {
 	}
 	if keys, _ := rdb.Keys(ctx, "*").Result(); len(keys) != 0 {
 		t.Fatalf("reading settings stored %v", keys)
+	}
+}
+
+// TestSettingsGames: every game can be turned off in a server and on again, the
+// studio's webhook as much as the two publishers.
+func TestSettingsGames(t *testing.T) {
+	ctx := context.Background()
+	s := newSettings(t)
+	for _, g := range Games() {
+		t.Run(string(g), func(t *testing.T) {
+			guild := "g-" + string(g)
+			if err := s.SetGame(ctx, guild, g, false); err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Get(ctx, guild)
+			if err != nil || st.GameOn(g) {
+				t.Fatalf("after turning %s off: on=%v, %v", g, st.GameOn(g), err)
+			}
+			for _, other := range Games() {
+				if other != g && !st.GameOn(other) {
+					t.Errorf("turning %s off turned %s off", g, other)
+				}
+			}
+			if err := s.SetGame(ctx, guild, g, true); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := s.Get(ctx, guild); !st.GameOn(g) {
+				t.Fatalf("%s still off after turning it on", g)
+			}
+		})
 	}
 }

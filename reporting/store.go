@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,12 +23,12 @@ type Store struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	setScript *redis.Script
-	moderate  *redis.Script
+	recent    *redis.Script
 }
 
 // NewStore returns a store keeping records for retention.
 func NewStore(rdb redis.UniversalClient, retention time.Duration) *Store {
-	return &Store{rdb: rdb, retention: retention, setScript: redis.NewScript(setLua), moderate: redis.NewScript(moderateLua)}
+	return &Store{rdb: rdb, retention: retention, setScript: redis.NewScript(setLua), recent: markedScript(recentLua)}
 }
 
 // setLua writes fields of a record that still exists: a late write to an expired
@@ -222,12 +223,12 @@ func (s *Store) set(ctx context.Context, id string, fields map[string]any) error
 
 // ByReporter returns up to n of a reporter's reports, newest first, after skipping skip.
 func (s *Store) ByReporter(ctx context.Context, reporterID string, skip, n int) ([]*Report, error) {
-	return s.recent(ctx, userKey(reporterID, "reports"), skip, n)
+	return s.readRecent(ctx, userKey(reporterID, "reports"), skip, n)
 }
 
 // ByGuild returns up to n of a server's reports, newest first, after skipping skip.
 func (s *Store) ByGuild(ctx context.Context, guildID string, skip, n int) ([]*Report, error) {
-	return s.recent(ctx, guildKey(guildID, "reports"), skip, n)
+	return s.readRecent(ctx, guildKey(guildID, "reports"), skip, n)
 }
 
 // MarkModLogShown records that r's mod-log post shows its current state (a moderator's
@@ -236,24 +237,53 @@ func (s *Store) MarkModLogShown(ctx context.Context, r *Report) error {
 	return s.set(ctx, r.ID, map[string]any{fModLogShown: ModLogState(r)})
 }
 
-func (s *Store) recent(ctx context.Context, index string, skip, n int) ([]*Report, error) {
-	ids, err := s.rdb.ZRevRange(ctx, index, int64(skip), int64(skip+n-1)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", index, err)
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, reportKey(id))
+// recentLua reads records of an index, newest first, on one Redis node, where the
+// records' keys can be made in the script. KEYS[1] the index (a sorted set of report
+// ids); ARGV[1], ARGV[2] the ranks; ARGV[3], ARGV[4] what goes before and after an
+// id to make its record's key. Returns each record as HGETALL.
+const recentLua = `
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2])) do
+  out[#out + 1] = redis.call('HGETALL', ARGV[3] .. id .. ARGV[4])
+end
+return out`
+
+// recent reads up to n records of index after skipping skip, with ctx's replay mark:
+// in one round trip on one Redis node; on Redis Cluster, where each record is in a
+// slot of its own, the index and then the records.
+func (s *Store) readRecent(ctx context.Context, index string, skip, n int) ([]*Report, error) {
+	var hashes []map[string]string
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		var ids *redis.StringSliceCmd
+		if err := readMarked(ctx, s.rdb, func(p redis.Pipeliner) { ids = p.ZRevRange(ctx, index, int64(skip), int64(skip+n-1)) }); err != nil {
+			return nil, fmt.Errorf("listing %s: %w", index, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading %d reports of %s: %w", len(ids), index, err)
+		cmds := make([]*redis.MapStringStringCmd, len(ids.Val()))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids.Val() {
+				cmds[i] = p.HGetAll(ctx, reportKey(id))
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("reading %d reports of %s: %w", len(ids.Val()), index, err)
+		}
+		for _, c := range cmds {
+			hashes = append(hashes, c.Val())
+		}
+	} else {
+		prefix, suffix, _ := strings.Cut(reportKey("\x00"), "\x00")
+		res, err := runMarked(ctx, s.rdb, s.recent, []string{index}, skip, skip+n-1, prefix, suffix).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", index, err)
+		}
+		for _, h := range res {
+			flat, _ := h.([]any)
+			hashes = append(hashes, flatHash(flat))
+		}
 	}
-	out := make([]*Report, 0, len(ids))
-	for _, c := range cmds {
-		if r, err := decodeReport(c.Val()); err == nil {
+	out := make([]*Report, 0, len(hashes))
+	for _, h := range hashes {
+		if r, err := decodeReport(h); err == nil {
 			out = append(out, r)
 		}
 	}
@@ -262,29 +292,3 @@ func (s *Store) recent(ctx context.Context, index string, skip, n int) ([]*Repor
 
 // ErrFinal is returned when a moderator acts on a report already resolved or dismissed.
 var ErrFinal = errors.New("the report is already closed")
-
-// moderateLua sets the moderation status unless the report is closed (resolved or
-// dismissed), and returns the status before. KEYS[1] the record; ARGV status,
-// moderator, now.
-const moderateLua = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local cur = redis.call('HGET', KEYS[1], 'moderation') or ''
-if cur == 'resolved' or cur == 'dismissed' then return {'final', cur} end
-redis.call('HSET', KEYS[1], 'moderation', ARGV[1], 'moderator_id', ARGV[2], 'updated_at', ARGV[3])
-return {'ok', cur}`
-
-// Moderate sets a report's moderation status (claimed, resolved, dismissed) on behalf
-// of moderatorID, atomically refusing to reopen a closed report.
-func (s *Store) Moderate(ctx context.Context, id string, to Status, moderatorID string) error {
-	res, err := s.moderate.Run(ctx, s.rdb, []string{reportKey(id)}, string(to), moderatorID, ms(time.Now())).StringSlice()
-	if err != nil {
-		return fmt.Errorf("moderating report %s: %w", id, err)
-	}
-	switch res[0] {
-	case "missing":
-		return ErrNoReport
-	case "final":
-		return ErrFinal
-	}
-	return nil
-}

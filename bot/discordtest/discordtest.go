@@ -25,8 +25,10 @@ package discordtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -635,6 +637,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	body, files, multi, err := readBody(r)
 	call.Body, call.Files = body, files
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The client went away in the middle of its request (a process that stops
+		// while it registers): nothing reached Discord, and nothing was wrong with it.
+		return
+	}
 	if err != nil {
 		s.errorf("%s %s: %v", r.Method, path, err)
 		writeError(sw, http.StatusBadRequest, 50035, "Invalid Form Body")
