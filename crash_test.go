@@ -226,6 +226,7 @@ func TestKilledMidDelivery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary for about a minute")
 	}
+	t.Parallel() // the bot is a process of its own, with its own fakes and Redis
 	e := loadEnv(t)
 	const n = 40
 	// RallyHere is down while the reports come in: all are accepted and queued.
@@ -275,6 +276,7 @@ func TestLoadWithFailuresAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("files 1,000 reports through the binary")
 	}
+	t.Parallel() // the bot is a process of its own, with its own fakes and Redis
 	e := loadEnv(t)
 	for _, op := range []rallyheretest.Op{rallyheretest.OpCreateReport, rallyheretest.OpLookupPlayer, rallyheretest.OpPlatformUser} {
 		e.rh.SetFailureRate(op, 0.3, rallyheretest.Failure{Status: 503})

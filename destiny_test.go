@@ -132,6 +132,7 @@ func (e *env) reportDestinyIn(t *testing.T, r *running, locale, activity, offend
 }
 
 func TestDestinyEndToEndLinkMode(t *testing.T) {
+	t.Parallel()
 	e, bg := destinyEnv(t, "link")
 	stranger := bg.AddUser("Cheater", "Titan")
 	act := bg.AddActivity(true, bungietest.Player{Membership: &stranger.Memberships[0], Character: stranger.Memberships[0].Characters[0]})
@@ -155,6 +156,7 @@ func TestDestinyEndToEndLinkMode(t *testing.T) {
 }
 
 func TestDestinyEndToEndAPIMode(t *testing.T) {
+	t.Parallel()
 	e, bg := destinyEnv(t, "api")
 	me := bg.AddUser("Reporter", "Warlock")
 	stranger := bg.AddUser("Cheater", "Titan")
@@ -195,6 +197,7 @@ func TestDestinyEndToEndAPIMode(t *testing.T) {
 // /link bungie gives, through Bungie's consent page, back to the bot's callback, and
 // checks the page a person sees for success and for each failure.
 func TestBungieSignInPages(t *testing.T) {
+	t.Parallel()
 	e, bg := destinyEnv(t, "api")
 	r := e.start(t)
 	me := bg.AddUser("Reporter", "Hunter")
@@ -272,6 +275,7 @@ func chromium(t *testing.T, url string, flags ...string) string {
 // Chromium), which never opened the bot's start page: the callback links nothing,
 // says why, and the attacker's Discord account gets no Bungie.net link.
 func TestBungieSignInBoundToBrowser(t *testing.T) {
+	t.Parallel()
 	e, bg := destinyEnv(t, "api")
 	r := e.start(t)
 	victim := bg.AddUser("Victim", "Hunter")

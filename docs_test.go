@@ -25,6 +25,7 @@ func readDoc(t *testing.T, name string) string {
 // TestChangelog: Keep a Changelog's form, an Unreleased section first, and the newest
 // release is the version the binary says it is.
 func TestChangelog(t *testing.T) {
+	t.Parallel()
 	c := readDoc(t, "CHANGELOG.md")
 	heading := regexp.MustCompile(`(?m)^## \[([^\]]+)\](.*)$`)
 	releases := heading.FindAllStringSubmatch(c, -1)
@@ -51,6 +52,7 @@ func TestChangelog(t *testing.T) {
 // TestREADMEInvite: the README's invite link and permissions table are what the bot
 // asks for.
 func TestREADMEInvite(t *testing.T) {
+	t.Parallel()
 	r := readDoc(t, "README.md")
 	const app = "<application id>"
 	if link := strings.Replace(bot.InviteURL("1"), "client_id=1&", "client_id="+app+"&", 1); !strings.Contains(r, link) {
@@ -76,6 +78,7 @@ func TestREADMEInvite(t *testing.T) {
 }
 
 func TestLicense(t *testing.T) {
+	t.Parallel()
 	if l := readDoc(t, "LICENSE"); !strings.HasPrefix(l, "MIT License\n") {
 		t.Fatalf("LICENSE is not the MIT license")
 	}

@@ -59,6 +59,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("floods the binary with 1 GB of requests")
 	}
+	t.Parallel() // what it measures is the bot process's own memory
 	e := newEnv(t)
 	e.vars["LOG_LEVEL"] = "info"
 	p := e.spawn(t)

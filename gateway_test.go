@@ -80,6 +80,7 @@ func (e *env) opensModalOnHTTP(t *testing.T, r *running) {
 // (both kinds) and a dropped connection, and answers the next interaction each
 // time; /readyz is 200 again after each.
 func TestGatewayFaultsEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := faultEnv(t)
 	r := e.start(t)
 	e.opensModalOnGateway(t, testGuild)
@@ -134,6 +135,7 @@ func TestGatewayFaultsEndToEnd(t *testing.T) {
 // out; meanwhile the commands register, the HTTP endpoint answers, and /readyz says
 // what is wrong.
 func TestGatewayDownAtStartup(t *testing.T) {
+	t.Parallel()
 	e := faultEnv(t)
 	e.discord.RefuseGateway(0, discordtest.Failure{Status: http.StatusServiceUnavailable})
 	r := e.launch(t)
@@ -161,6 +163,7 @@ func TestGatewayDownAtStartup(t *testing.T) {
 // start-up is retried until it works; the gateway connects meanwhile, both
 // transports answer, and /readyz says why the bot is not ready.
 func TestRegistrationOutage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		f    discordtest.Failure
@@ -198,6 +201,7 @@ func TestRegistrationOutage(t *testing.T) {
 // TestDiscordRefusesTheToken: the built binary stops at once with one clear line
 // and exit status 1 when Discord refuses its token, where an outage is waited out.
 func TestDiscordRefusesTheToken(t *testing.T) {
+	t.Parallel() // the bot is a process of its own, with its own fakes
 	e := faultEnv(t)
 	e.vars["DISCORD_TOKEN"] = "not-the-token"
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -228,6 +232,7 @@ func TestDiscordRefusesTheToken(t *testing.T) {
 // TestGatewayShards: two bots as shards 0 and 1 of 2 each get, and answer, only
 // their own servers' interactions, as Discord routes them: (guild_id >> 22) % 2.
 func TestGatewayShards(t *testing.T) {
+	t.Parallel()
 	e := faultEnv(t)
 	e.vars["DISCORD_PUBLIC_KEY"] = ""
 	e.vars["DISCORD_SHARD_COUNT"] = "2"

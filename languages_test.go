@@ -80,6 +80,7 @@ func (e *env) setModLog(t *testing.T, r *running, channel, guildLocale string) {
 // descriptions and the menu's German name, the form, the answer and the mod log are
 // German.
 func TestReportInGerman(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alicePlayer, bobPlayer := e.rh.AddPlayer("alice"), e.rh.AddPlayer("bob")
 	e.rh.LinkDiscord(reporter.ID, alicePlayer)
@@ -136,6 +137,7 @@ func TestReportInGerman(t *testing.T) {
 // player (classes and teams in Polish), the hand-off and the mod log are Polish, and
 // Bungie's reason is named as Bungie's Polish manifest names it.
 func TestDestinyReportInPolish(t *testing.T) {
+	t.Parallel()
 	e, bg := destinyEnv(t, "link")
 	stranger := bg.AddUser("Cheater", "Titan")
 	act := bg.AddActivity(true, bungietest.Player{Membership: &stranger.Memberships[0], Character: stranger.Memberships[0].Characters[0]})
@@ -178,6 +180,7 @@ func TestDestinyReportInPolish(t *testing.T) {
 // TestSignInPagesInTheBrowsersLanguage: the Bungie.net sign-in pages follow the
 // browser's Accept-Language, English for a language the bot does not ship.
 func TestSignInPagesInTheBrowsersLanguage(t *testing.T) {
+	t.Parallel()
 	e, _ := destinyEnv(t, "api")
 	r := e.start(t)
 	for accept, want := range map[string]string{
@@ -206,6 +209,7 @@ func TestSignInPagesInTheBrowsersLanguage(t *testing.T) {
 // TestSignInInPolish follows the whole sign-in in a Chromium whose language is Polish:
 // the page it ends on is Polish.
 func TestSignInInPolish(t *testing.T) {
+	t.Parallel()
 	e, bg := destinyEnv(t, "api")
 	r := e.start(t)
 	bg.SetAuthorizingUser(bg.AddUser("Reporter", "Hunter"))

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,15 +80,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build.Collector())
 
+	goRedisLog.once.Do(func() { redis.SetLogger(forwardLog{}) })
+	goRedisLog.to.Store(&redisLogger{zerologPrintf{log}})
 	rdb, closeStore, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 	health := redishealth.New(rdb, log, redishealth.Options{Registerer: reg})
-	// go-redis's only way to take a logger is this package variable; its lines then
-	// come out as JSON events like every other.
-	redis.SetLogger(health.Logger())
+	goRedisLog.to.Store(&redisLogger{health.Logger()})
 
 	// Every upstream's requests are counted and timed the same way.
 	clients := upstream.NewMetrics(reg)
@@ -159,6 +161,39 @@ func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {
 
 // openRedis connects to REDIS_URL in its REDIS_MODE, or starts an embedded in-memory
 // store when it is unset, for trying the bot out.
+// goRedisLog is how go-redis's lines come out as JSON events like every other.
+// The library's only way to take a logger is a package variable, which it reads
+// without a lock: it is set once, before the first client is made, to forwardLog,
+// which writes to the logger of the bot started last (its Redis monitor's, once it
+// has one). A process runs one bot; the tests run several, at once, in one process.
+var goRedisLog struct {
+	once sync.Once
+	to   atomic.Pointer[redisLogger]
+}
+
+type redisLogger struct{ printfLogger }
+
+// printfLogger is go-redis's logger interface.
+type printfLogger interface {
+	Printf(ctx context.Context, format string, v ...any)
+}
+
+type forwardLog struct{}
+
+func (forwardLog) Printf(ctx context.Context, format string, v ...any) {
+	if l := goRedisLog.to.Load(); l != nil {
+		l.Printf(ctx, format, v...)
+	}
+}
+
+// zerologPrintf writes go-redis's lines as warnings, until the Redis monitor, which
+// knows an outage from a lone error, takes over.
+type zerologPrintf struct{ log zerolog.Logger }
+
+func (z zerologPrintf) Printf(_ context.Context, format string, v ...any) {
+	z.log.Warn().Str("library", "go-redis").Msg(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+}
+
 func openRedis(ctx context.Context, cfg config.Redis, log zerolog.Logger) (redis.UniversalClient, func(), error) {
 	if cfg.URL == "" {
 		m := miniredis.NewMiniRedis()

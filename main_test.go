@@ -83,6 +83,8 @@ type env struct {
 	serving func(base string)
 }
 
+// newEnv is a deployment of its own (fakes, Redis, variables), so the tests that each
+// make one run in parallel.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{
@@ -229,6 +231,7 @@ func content(raw json.RawMessage) string {
 }
 
 func TestHTTPTransport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alicePlayer, bobPlayer := e.rh.AddPlayer("alice"), e.rh.AddPlayer("bob")
 	e.rh.LinkDiscord(reporter.ID, alicePlayer)
@@ -407,6 +410,7 @@ func TestHTTPTransport(t *testing.T) {
 }
 
 func TestGatewayTransport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alicePlayer := e.rh.AddPlayer("alice")
 	e.rh.AddPlayer("bob")
@@ -450,6 +454,7 @@ func TestGatewayTransport(t *testing.T) {
 }
 
 func TestEmbeddedStore(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	delete(e.vars, "REDIS_URL")
 	delete(e.vars, "REDIS_MODE")
@@ -466,6 +471,7 @@ func TestEmbeddedStore(t *testing.T) {
 }
 
 func TestStartupRefusals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(e *env)
@@ -493,6 +499,7 @@ func TestStartupRefusals(t *testing.T) {
 // TestShutdownFinishesInFlightWork stops the bot while a report is being sent: the
 // report still arrives and the reporter is told, before run returns.
 func TestShutdownFinishesInFlightWork(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := e.rh.AddPlayer("alice")
 	e.rh.AddPlayer("bob")
@@ -533,6 +540,7 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 // evidence is posted there with the file re-uploaded, a moderator claims it, the
 // reporter is told by DM, and the lookups answer.
 func TestModeratorsEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alicePlayer := e.rh.AddPlayer("alice")
 	e.rh.AddPlayer("bob")
@@ -639,6 +647,7 @@ func freeAddr(t *testing.T) string {
 // TestMetricsAddr: with METRICS_ADDR set, /metrics is served there, on a listener of
 // its own that stops with the bot, and no longer on HTTP_ADDR.
 func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	metrics := freeAddr(t)
 	e.vars["METRICS_ADDR"] = metrics

@@ -75,6 +75,7 @@ var pausedRE = regexp.MustCompile("Reports are paused .*\\(ref `([0-9A-Z]{8})`\\
 // (with its data, as with AOF) the bot works as before and no limit was used.
 func TestRedisOutage(t *testing.T) {
 	onlySinglePass(t)
+	t.Parallel() // the bot is a process of its own, with its own fakes and Redis
 	e := newEnv(t)
 	e.useRedis(redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always"))
 	e.vars["RALLYHERE_FALLBACK_SOURCE_PLAYER"] = e.rh.AddPlayer("community-reports")
@@ -232,6 +233,7 @@ func (e *env) emptyRedis(t *testing.T) {
 // flush); the bot recreates the delivery group and the server's settings, and a new
 // report is delivered within 5 s, without a restart of the bot.
 func TestRedisComesBackEmpty(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.vars["RALLYHERE_FALLBACK_SOURCE_PLAYER"] = e.rh.AddPlayer("community-reports")
 	e.rh.AddPlayer("bob")

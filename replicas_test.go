@@ -29,6 +29,7 @@ func (e *env) replicas(t *testing.T, n int) []*process {
 // TestReplicasBehaveAsOne: three replicas behind a load balancer that spreads each
 // reporter's interactions over them behave exactly like one bot.
 func TestReplicasBehaveAsOne(t *testing.T) {
+	t.Parallel()
 	players := []string{"bob", "carol", "dave", "erin", "frank", "gina"}
 	setup := func(t *testing.T) *env {
 		e := newEnv(t)

@@ -29,6 +29,7 @@ func webhookEnv(t *testing.T) (*env, *webhooktest.Server) {
 // webhook's OpenAPI document (the fake checks both), the reporter sees the game's name
 // and the studio's id, and the mod log and /reports mine show it as for other games.
 func TestWebhookEndToEnd(t *testing.T) {
+	t.Parallel()
 	e, hook := webhookEnv(t)
 	r := e.start(t)
 	const modlog = "910000000000000003"

@@ -245,11 +245,18 @@ func TestPipelineDeadLetters(t *testing.T) {
 	w.run(PipelineOptions{GiveUpAfter: 3 * time.Second, BackoffBase: 50 * time.Millisecond, BackoffCap: 200 * time.Millisecond})
 	r := w.file(0)
 	w.waitDelivered(r.ID)
-	got, _ := w.svc.Reports.Get(context.Background(), r.ID)
+	got, err := w.svc.Reports.Get(context.Background(), r.ID)
 	if got.Delivery != StatusFailed || !got.Dead || got.Fault != FaultExpired || got.Attempts < 2 {
 		t.Fatalf("record %+v", got)
 	}
-	dead, err := w.rdb.XRange(context.Background(), queueDead, "-", "+").Result()
+	// The dead letter is written just after the record says so.
+	var dead []redis.XMessage
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		dead, err = w.rdb.XRange(context.Background(), queueDead, "-", "+").Result()
+		if err != nil || len(dead) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(dead) != 1 || dead[0].Values["id"] != r.ID {
 		t.Fatalf("dead letters %v, %v", dead, err)
 	}
