@@ -42,13 +42,16 @@ run:
 # tests each run their own fakes, Redis and bot, and mostly wait. On the cluster the
 # root package runs without the race detector (the first pass runs it with, on the
 # same code; package reporting, where the cluster's own code paths are, keeps it):
-# the two passes then fit the two cores.
+# the two passes then fit the two cores. Last in that lane, the front door's fuzz
+# target runs for 15 s on top of its seeds (which run with the tests).
 test:
 	@.ci/install-test-tools
 	@go vet ./...
-	@cluster=$$(mktemp); trap 'rm -f "$$cluster"' EXIT; \
+	@set -o pipefail; cluster=$$(mktemp); trap 'rm -f "$$cluster"' EXIT; \
 	{ REPORTBOT_TEST_REDIS=cluster go test -race -count=1 -timeout 20m -parallel 4 ./reporting/ && \
-	  REPORTBOT_TEST_REDIS=cluster go test -count=1 -timeout 20m -parallel 4 . ; } >"$$cluster" 2>&1 & second=$$!; \
+	  REPORTBOT_TEST_REDIS=cluster go test -count=1 -timeout 20m -parallel 4 . && \
+	  echo "the front door, fuzzed for 15 s (go test -fuzz=FuzzFrontDoor ./bot/)" && \
+	  go test -run='^$$' -fuzz=FuzzFrontDoor -fuzztime=15s ./bot/ | grep -v '^fuzz: elapsed'; } >"$$cluster" 2>&1 & second=$$!; \
 	go test -race -count=1 -timeout 20m -parallel 4 ./...; first=$$?; \
 	wait $$second; status=$$?; \
 	echo "again on a Redis Cluster: the root package and package reporting"; \

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,6 +149,17 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	g.Go(func() error { return b.Run(gctx) })
 	g.Go(func() error { return pipeline.Run(gctx) })
 	g.Go(func() error { health.Run(gctx); return nil })
+	g.Go(func() error {
+		// Start-up (the catalog, Bungie's manifest, registration) leaves garbage the
+		// runtime would keep mapped for minutes: handed back once, the idle bot holds
+		// only what it uses.
+		select {
+		case <-b.Ready():
+			debug.FreeOSMemory()
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	return g.Wait()
 }
 
@@ -159,8 +171,6 @@ func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Str("app", "reportbot").Logger()
 }
 
-// openRedis connects to REDIS_URL in its REDIS_MODE, or starts an embedded in-memory
-// store when it is unset, for trying the bot out.
 // goRedisLog is how go-redis's lines come out as JSON events like every other.
 // The library's only way to take a logger is a package variable, which it reads
 // without a lock: it is set once, before the first client is made, to forwardLog,
@@ -194,6 +204,8 @@ func (z zerologPrintf) Printf(_ context.Context, format string, v ...any) {
 	z.log.Warn().Str("library", "go-redis").Msg(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }
 
+// openRedis connects to REDIS_URL in its REDIS_MODE, or starts an embedded in-memory
+// store when it is unset, for trying the bot out.
 func openRedis(ctx context.Context, cfg config.Redis, log zerolog.Logger) (redis.UniversalClient, func(), error) {
 	if cfg.URL == "" {
 		m := miniredis.NewMiniRedis()
