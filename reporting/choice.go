@@ -101,9 +101,10 @@ func (s *Service) ChooseFor(ctx context.Context, interactionID, reporterID, play
 	now := ms(time.Now())
 	var res []any
 	var err error
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
-		id, err := s.ReportOf(ctx, interactionID)
-		if err != nil {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	if cluster {
+		var id string
+		if id, err = s.ReportOf(ctx, interactionID); err != nil {
 			return nil, err
 		}
 		res, err = s.chooseRecord.Run(ctx, s.rdb, []string{reportKey(id)}, reporterID, player, now).Slice()
@@ -136,7 +137,7 @@ func (s *Service) ChooseFor(ctx context.Context, interactionID, reporterID, play
 	if err != nil {
 		return nil, err
 	}
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+	if cluster {
 		q, ok := s.queues[r.Game]
 		if !ok {
 			return nil, fmt.Errorf("%w: %s", ErrGameOff, r.Game)
