@@ -327,6 +327,14 @@ func (s *Server) WaitCall(tb testing.TB, timeout time.Duration, match func(Call)
 	}
 }
 
+// finish records the call, then hangs up a dropped connection: recorded first, so
+// that a client which sees the connection close finds its request in Calls.
+func (s *Server) finish(sw *statusWriter, call *Call) {
+	call.Status = sw.code()
+	s.addCall(*call)
+	sw.hangUp()
+}
+
 func (s *Server) addCall(c Call) {
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
@@ -625,10 +633,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, apiPrefix)
 	sw := &statusWriter{ResponseWriter: w}
 	call := Call{Method: r.Method, Path: path, Query: r.URL.Query(), Header: r.Header.Clone(), At: at}
-	defer func() {
-		call.Status = sw.code()
-		s.addCall(call)
-	}()
+	defer s.finish(sw, &call)
 
 	_, route := s.api.Handler(r)
 	s.rateLimitHeaders(w.Header(), route)
@@ -707,10 +712,7 @@ func (s *Server) validate(r *http.Request, body []byte, multi bool) error {
 func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	call := Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), At: s.now()}
-	defer func() {
-		call.Status = sw.code()
-		s.addCall(call)
-	}()
+	defer s.finish(sw, &call)
 	if s.writeFault(sw, r.Method, r.URL.Path) {
 		return
 	}
@@ -734,9 +736,14 @@ type statusWriter struct {
 	dropped bool
 }
 
-// drop closes the connection without an answer.
-func (w *statusWriter) drop() {
-	w.dropped = true
+// drop marks the request to be answered by closing the connection; hangUp closes it.
+func (w *statusWriter) drop() { w.dropped = true }
+
+// hangUp closes the connection of a dropped request without an answer.
+func (w *statusWriter) hangUp() {
+	if !w.dropped {
+		return
+	}
 	conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		panic(fmt.Sprintf("discordtest: cannot drop the connection: %v", err))

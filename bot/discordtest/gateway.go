@@ -148,7 +148,9 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	s.gwMu.Unlock()
 	if refusal != nil {
-		s.writeFailure(&statusWriter{ResponseWriter: w}, refusal.Failure)
+		sw := &statusWriter{ResponseWriter: w}
+		s.writeFailure(sw, refusal.Failure)
+		sw.hangUp()
 		return
 	}
 
