@@ -175,6 +175,7 @@ func last(d *discordtest.Server) discordtest.Connection {
 }
 
 func TestGatewayIdentifies(t *testing.T) {
+	t.Parallel()
 	for _, shard := range [][2]int{{0, 1}, {1, 2}} {
 		t.Run(strconv.Itoa(shard[0])+"/"+strconv.Itoa(shard[1]), func(t *testing.T) {
 			d := discordtest.New(t, discordtest.Options{HeartbeatInterval: heartbeat})
@@ -200,6 +201,7 @@ func TestGatewayIdentifies(t *testing.T) {
 // on its session (or a new one when told) and handles the next interaction, which
 // a fault that hides it (a zombie, a dropped connection) replays on RESUME.
 func TestGatewaySurvives(t *testing.T) {
+	t.Parallel()
 	const guild = "910000000000000001"
 	tests := []struct {
 		name  string
@@ -289,6 +291,7 @@ func TestGatewaySurvives(t *testing.T) {
 }
 
 func TestGatewayHeartbeatsOnRequest(t *testing.T) {
+	t.Parallel()
 	d := discordtest.New(t, discordtest.Options{HeartbeatInterval: time.Minute})
 	r := runGateway(t, d, "", [2]int{0, 1}, nil)
 	r.connected(t)
@@ -301,6 +304,7 @@ func TestGatewayHeartbeatsOnRequest(t *testing.T) {
 // cannot be asked, is retried until it comes back; /readyz's check says why
 // meanwhile, and the outage is logged once.
 func TestGatewayWaitsOutOutages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		break_ func(d *discordtest.Server)
@@ -349,6 +353,7 @@ func TestGatewayWaitsOutOutages(t *testing.T) {
 // TestGatewayRefusals: only what no retry can cure stops the client, with a
 // RefusedError that says what to fix.
 func TestGatewayRefusals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		restToken  string
@@ -384,6 +389,7 @@ func TestGatewayRefusals(t *testing.T) {
 // connection is closed with 1000, which ends the session (the bot is not coming
 // back to it).
 func TestGatewayStopsPromptly(t *testing.T) {
+	t.Parallel()
 	t.Run("mid-backoff", func(t *testing.T) {
 		d := discordtest.New(t, discordtest.Options{HeartbeatInterval: heartbeat})
 		d.RefuseGateway(0, discordtest.Failure{Status: 503})

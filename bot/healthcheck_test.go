@@ -12,6 +12,7 @@ import (
 )
 
 func TestCheckReady(t *testing.T) {
+	t.Parallel()
 	var status atomic.Int64
 	hang := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

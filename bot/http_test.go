@@ -70,6 +70,7 @@ func (w *watched) Read(p []byte) (int, error) {
 // bodies is read at once (503 past a second's wait), while Discord's small bodies
 // have a share the large ones cannot take.
 func TestInteractionBodyLimits(t *testing.T) {
+	t.Parallel()
 	s := discordtest.NewSigner()
 	interaction := []byte(`{"id":"1","type":2,"token":"t","application_id":"1","version":1,"data":{"id":"1","name":"report","type":1}}`)
 	padded := func(n int) []byte { // a signed interaction of n bytes

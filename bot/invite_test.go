@@ -12,6 +12,7 @@ import (
 )
 
 func TestInviteURL(t *testing.T) {
+	t.Parallel()
 	// 1024 view channel + 2048 send messages + 16384 embed links + 32768 attach files
 	// + 1<<38 send messages in threads.
 	const want = "https://discord.com/oauth2/authorize?client_id=1234567890123456789&permissions=274877959168&scope=bot+applications.commands"
@@ -22,6 +23,7 @@ func TestInviteURL(t *testing.T) {
 
 // TestUserAgentCarriesTheVersion: Discord's User-Agent form, with this release.
 func TestUserAgentCarriesTheVersion(t *testing.T) {
+	t.Parallel()
 	var got string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Header.Get("User-Agent")

@@ -41,6 +41,7 @@ func (c *clock) advance(d time.Duration) {
 // TestOutageLogs: an outage is logged once when it starts and at most once a
 // minute while it lasts, however many attempts fail; ok ends it with its length.
 func TestOutageLogs(t *testing.T) {
+	t.Parallel()
 	logs := &logBuffer{}
 	o := gatewayOutage(zerolog.New(logs))
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 1, 0, time.UTC)}
@@ -91,6 +92,7 @@ func TestOutageLogs(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	b := backoff{min: 100 * time.Millisecond, max: time.Second}
 	for n, ceil := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
 		ceil *= time.Millisecond
@@ -149,6 +151,7 @@ func readyz(t *testing.T, b *Bot) (int, string) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	failing := func(msg string) func(context.Context) error {
 		return func(context.Context) error { return errors.New(msg) }
 	}
@@ -211,6 +214,7 @@ func TestReadyz(t *testing.T) {
 // TestRegister: the bulk overwrite is retried through outages, a refusal of the
 // credentials is returned, and any other 4xx is reported but not retried.
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	outages := []struct {
 		name string
 		f    discordtest.Failure

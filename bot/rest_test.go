@@ -34,6 +34,7 @@ func acknowledged(t *testing.T, d *discordtest.Server) *discordgo.Interaction {
 }
 
 func TestRESTRateLimitsRespectTheDeadline(t *testing.T) {
+	t.Parallel()
 	d := discordtest.New(t, discordtest.Options{})
 	rest := NewREST(d.URL, d.BotToken, d.AppID, nil)
 	i := acknowledged(t, d)
@@ -86,6 +87,7 @@ func TestRESTRateLimitsRespectTheDeadline(t *testing.T) {
 // answer and edits it at once, and the edit reaches Discord before Discord has taken
 // the answer, so the token is still unknown. The edit must wait for it.
 func TestRESTEditOvertakingTheAnswer(t *testing.T) {
+	t.Parallel()
 	d := discordtest.New(t, discordtest.Options{AnswerLag: 300 * time.Millisecond})
 	rest := NewREST(d.URL, d.BotToken, d.AppID, nil)
 	patches := func() (all, unknown int) {
@@ -155,6 +157,7 @@ func TestRESTEditOvertakingTheAnswer(t *testing.T) {
 }
 
 func TestRESTErrorsHideTokens(t *testing.T) {
+	t.Parallel()
 	rest := NewREST("http://127.0.0.1:1/api/v10", "bot-secret", "1", nil)
 	err := rest.EditResponse(context.Background(), "interaction-secret", &discordgo.WebhookEdit{})
 	if err == nil || strings.Contains(err.Error(), "interaction-secret") || strings.Contains(err.Error(), "bot-secret") {
@@ -166,6 +169,7 @@ func TestRESTErrorsHideTokens(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	s := discordtest.NewSigner()
 	b := &Bot{publicKey: s.PublicKey()}
 	body := []byte(`{"type":1}`)

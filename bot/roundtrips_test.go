@@ -111,6 +111,7 @@ func cmdKeys(cmd redis.Cmder) []string {
 // good and bad, each answered as it should be. The replay mark rides in that round
 // trip; a replay is still refused.
 func TestOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, topology := range []string{"single", "cluster"} {
 		t.Run(topology, func(t *testing.T) {
 			rt := &roundTrips{calls: map[*replay.Mark][]call{}}

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseCustomID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		ok bool

@@ -39,6 +39,7 @@ func strangers(bg *bungietest.Server, n int) []bungietest.Player {
 }
 
 func TestDestinyLinkMode(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{bungie: reporting.BungieLink})
 	h.setChannel(modlogChannel)
 	act := h.bg.AddActivity(true, strangers(h.bg, 3)...)
@@ -92,6 +93,7 @@ func TestDestinyLinkMode(t *testing.T) {
 }
 
 func TestDestinyManyPlayersArePaged(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{bungie: reporting.BungieLink})
 	act := h.bg.AddActivity(false, strangers(h.bg, 30)...)
 	i := h.interaction(discordgo.InteractionModalSubmit, alice, modal("report:destiny2", activityForm(act.ID, "afk"), nil), nil)
@@ -115,6 +117,7 @@ func TestDestinyManyPlayersArePaged(t *testing.T) {
 }
 
 func TestDestinyActivityProblems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		failure *bungietest.Failure
@@ -154,6 +157,7 @@ func TestDestinyActivityProblems(t *testing.T) {
 }
 
 func TestDestinyAPIMode(t *testing.T) {
+	t.Parallel()
 	setup := func(t *testing.T) (*harness, *bungietest.User, *bungietest.Activity, string) {
 		h := newHarness(t, harnessOptions{bungie: reporting.BungieAPIMode})
 		me := h.bg.AddUser("Alice", "Warlock")
@@ -256,6 +260,7 @@ func TestDestinyAPIMode(t *testing.T) {
 }
 
 func TestGamesAndDestinyReasons(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{bungie: reporting.BungieLink})
 	got := h.config(subGames, map[string]any{"type": 5, "name": optDestiny2, "value": false})
 	if got != "RallyHere reports: **on** · Destiny 2 reports: **off**" {

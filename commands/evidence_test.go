@@ -24,6 +24,7 @@ import (
 // still filed, its mod-log post says which files were not fetched and why, and the
 // refused URLs are not passed to RallyHere.
 func TestEvidenceOnlyFromTheCDN(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	w := h.world()
 	h.setChannel(modlogChannel)
@@ -115,6 +116,7 @@ func TestEvidenceOnlyFromTheCDN(t *testing.T) {
 }
 
 func TestCDNPolicy(t *testing.T) {
+	t.Parallel()
 	p := reporting.NewCDN([]string{"cdn.discordapp.com", "media.discordapp.net", "127.0.0.1:4000", "cdn.internal.example:8443"})
 	tests := []struct{ url, want string }{
 		{"https://cdn.discordapp.com/attachments/1/2/a.png?ex=1&is=2&hm=3", ""},
@@ -151,6 +153,7 @@ func TestCDNPolicy(t *testing.T) {
 // TestEvidenceDownload: a download follows redirects within the CDN only, gives up
 // on a file over the size cap without reading it, and on a CDN that does not answer.
 func TestEvidenceDownload(t *testing.T) {
+	t.Parallel()
 	var internalHits atomic.Int64
 	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { internalHits.Add(1) }))
 	defer internal.Close()

@@ -137,6 +137,7 @@ func checkEmbed(t *testing.T, where string, e *discordgo.MessageEmbed, data []st
 // command description through the pseudo-locale: a plain English word left over did
 // not come from the catalog.
 func TestPseudoLocale(t *testing.T) {
+	t.Parallel()
 	p := pseudo(t)
 	w := pseudoWords(p)
 	data := sampleData()
@@ -251,6 +252,7 @@ func forEachText(c *discordgo.ApplicationCommand, f func(where, text string)) {
 // TestDiscordLimitsInEveryLanguage checks each language's words fit where Discord
 // shows them, before the code's own truncation would cut them.
 func TestDiscordLimitsInEveryLanguage(t *testing.T) {
+	t.Parallel()
 	cat := catalog.Shipped()
 	max := func(t *testing.T, where, text string, n int) {
 		t.Helper()
@@ -320,6 +322,7 @@ func TestDiscordLimitsInEveryLanguage(t *testing.T) {
 // whose Discord language is Polish: the member reads German, the mod log Polish,
 // until an admin sets it to French.
 func TestLanguagesFollowTheirReaders(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	w := h.world()
 	ctx := context.Background()
@@ -413,6 +416,7 @@ func TestLanguagesFollowTheirReaders(t *testing.T) {
 // manifest in the reader's language; what is stored stays English; with Bungie's
 // localized manifest unreachable the English names stand in.
 func TestDestinyReasonsInTheReadersLanguage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{bungie: reporting.BungieLink})
 	de := map[string]any{"locale": "de"}
 	for _, typed := range []string{"hack", "hacken", "betrug"} {

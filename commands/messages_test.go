@@ -181,6 +181,7 @@ func sampleMessages(w words) []struct{ name, text string } {
 // change of wording is a reviewed change of testdata/messages.golden (English) or
 // testdata/messages.<code>.golden.
 func TestMessagesGolden(t *testing.T) {
+	t.Parallel()
 	for _, l := range catalog.Shipped().Languages() {
 		t.Run(l.Code, func(t *testing.T) {
 			var b strings.Builder
@@ -203,6 +204,7 @@ func TestMessagesGolden(t *testing.T) {
 }
 
 func TestHumanDuration(t *testing.T) {
+	t.Parallel()
 	tests := map[time.Duration]string{
 		10 * time.Minute:                "10 minutes",
 		24 * time.Hour:                  "1 day",
@@ -294,6 +296,7 @@ func sampleDestiny(now time.Time, id string) *reporting.Report {
 // TestModLogGolden pins the mod-log post (embed and buttons) of a report in each
 // state.
 func TestModLogGolden(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_800_000_000, 0).UTC()
 	var b strings.Builder
 	for _, anonymous := range []bool{false, true} {

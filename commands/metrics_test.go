@@ -16,6 +16,7 @@ import (
 // no series to reportbot_interactions_total beyond a fixed "unknown" per type (and
 // one for interaction types the bot does not know).
 func TestMetricLabelsClosedSet(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	reg := prometheus.NewRegistry()
 	h.router = NewRouter(h.svc, h.discord, Options{Queue: h.pipeline, Logger: h.router.log, Registerer: reg})

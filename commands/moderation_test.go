@@ -71,6 +71,7 @@ func click(custom string, origID string) (map[string]any, map[string]any) {
 }
 
 func TestModLogChannel(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	t.Run("a channel the bot cannot post in is refused", func(t *testing.T) {
 		h.discord.refuse["920000000000000099"] = http.StatusForbidden
@@ -104,6 +105,7 @@ func TestModLogChannel(t *testing.T) {
 }
 
 func TestModLogPostAndButtons(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	w := h.world()
 	ctx := context.Background()
@@ -193,6 +195,7 @@ func fieldValue(e *discordgo.MessageEmbed, name string) string {
 }
 
 func TestModLogShowsRetriesAndAnonymity(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	w := h.world()
 	h.setChannel(modlogChannel)
@@ -216,6 +219,7 @@ func TestModLogShowsRetriesAndAnonymity(t *testing.T) {
 }
 
 func TestReportsMineAndList(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{limit: config.Rate{Count: 10, Per: 10 * time.Minute}})
 	w := h.world()
 	var players []string
@@ -272,6 +276,7 @@ func TestReportsMineAndList(t *testing.T) {
 }
 
 func TestBarAndUnbar(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.world()
 	memberOpt := map[string]any{"type": 6, "name": optMember, "value": alice.ID}
@@ -307,6 +312,7 @@ func TestBarAndUnbar(t *testing.T) {
 }
 
 func TestAbuseLimits(t *testing.T) {
+	t.Parallel()
 	t.Run("one report per target per day", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
 		w := h.world()

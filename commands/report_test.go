@@ -38,6 +38,7 @@ func modalInputs(t *testing.T, resp Response) []string {
 }
 
 func TestReportOpensModal(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	tests := []struct {
 		name     string
@@ -87,6 +88,7 @@ func TestReportOpensModal(t *testing.T) {
 }
 
 func TestReportRefusedBeforeModal(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		o    harnessOptions
@@ -151,6 +153,7 @@ func formValues(player, reason string) map[string]any {
 }
 
 func TestReportDelivered(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		customID string
@@ -215,6 +218,7 @@ func TestReportDelivered(t *testing.T) {
 }
 
 func TestReportAmbiguousName(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.world()
 	twin := h.rh.AddPlayer("bob")
@@ -268,6 +272,7 @@ func TestReportAmbiguousName(t *testing.T) {
 // TestReportChoiceLapses: the reporter never picks; the report fails when the
 // question lapses, and gives its slot back.
 func TestReportChoiceLapses(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.world()
 	h.rh.AddPlayer("bob")
@@ -291,6 +296,7 @@ func TestReportChoiceLapses(t *testing.T) {
 }
 
 func TestReportResolveErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		o        harnessOptions
@@ -336,6 +342,7 @@ func TestReportResolveErrors(t *testing.T) {
 }
 
 func TestReportFallbackRecordsTheReporter(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{fallback: true})
 	fb := h.fallback
 	h.world()
@@ -371,6 +378,7 @@ func (h *harness) slotsFree(reporter string, n int) bool {
 // why; a report refused as invalid does not count against them, one the bot's set-up
 // broke does (it was a legitimate report) and names its reference for the operator.
 func TestReportRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		failure  rallyheretest.Failure
@@ -410,6 +418,7 @@ func TestReportRefused(t *testing.T) {
 // TestReportRetried: the upstream fails for a while. The reporter is told the report
 // is queued and retried, then that it got through; it arrives exactly once.
 func TestReportRetried(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		failures int
@@ -453,6 +462,7 @@ func TestReportRetried(t *testing.T) {
 }
 
 func TestReportBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	attachments := func(n int) (map[string]any, []string) {
 		m := map[string]any{}
 		var ids []string
@@ -521,6 +531,7 @@ func TestReportBadInputChangesNothing(t *testing.T) {
 }
 
 func TestReportLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	w := h.world()
 	others := []string{h.rh.AddPlayer("p1"), h.rh.AddPlayer("p2"), h.rh.AddPlayer("p3"), h.rh.AddPlayer("p4")}
@@ -549,6 +560,7 @@ func TestReportLimit(t *testing.T) {
 }
 
 func TestUnknownInteractions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	tests := []struct {
 		name string

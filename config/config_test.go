@@ -26,6 +26,7 @@ func base(extra map[string]string) map[string]string {
 }
 
 func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := Load(getenv(base(nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +62,7 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadValues(t *testing.T) {
+	t.Parallel()
 	c, err := Load(getenv(base(map[string]string{
 		"DISCORD_PUBLIC_KEY":               testKey,
 		"DISCORD_GATEWAY":                  "false",
@@ -98,6 +100,7 @@ func TestLoadValues(t *testing.T) {
 }
 
 func TestLoadErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -164,6 +167,7 @@ var varLineRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]+: \S`)
 // TestLoadReportsEveryError: an operator fixing a configuration sees everything that
 // is wrong at once, one line per variable, in the order of .env.example.
 func TestLoadReportsEveryError(t *testing.T) {
+	t.Parallel()
 	_, err := Load(getenv(map[string]string{
 		"DISCORD_APPLICATION_ID": "abc",
 		"DISCORD_GATEWAY":        "maybe",
@@ -189,6 +193,7 @@ func TestLoadReportsEveryError(t *testing.T) {
 }
 
 func TestLoadRedis(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -245,6 +250,7 @@ func TestLoadRedis(t *testing.T) {
 }
 
 func TestLoadWebhookMetricsAndCDN(t *testing.T) {
+	t.Parallel()
 	c, err := Load(getenv(base(map[string]string{
 		"WEBHOOK_URL": "https://reports.studio.example/reportbot", "WEBHOOK_SECRET": "0123456789abcdef0123",
 		"METRICS_ADDR": "127.0.0.1:9090", "DISCORD_CDN_HOSTS": " CDN.discordapp.com , 127.0.0.1:4000 ",
@@ -287,6 +293,7 @@ func TestLoadWebhookMetricsAndCDN(t *testing.T) {
 }
 
 func TestLoadBungie(t *testing.T) {
+	t.Parallel()
 	c, err := Load(getenv(base(map[string]string{
 		"BUNGIE_API_KEY": "key", "BUNGIE_REPORT_MODE": "api", "PUBLIC_URL": "https://bot.example/",
 		"BUNGIE_CLIENT_ID": "123", "BUNGIE_CLIENT_SECRET": "secret",
@@ -308,6 +315,7 @@ func TestLoadBungie(t *testing.T) {
 }
 
 func TestLoadNeverEchoesSecrets(t *testing.T) {
+	t.Parallel()
 	_, err := Load(getenv(base(map[string]string{
 		"DISCORD_TOKEN":           "super-secret-token",
 		"RALLYHERE_API_URL":       "not a url",
@@ -320,6 +328,7 @@ func TestLoadNeverEchoesSecrets(t *testing.T) {
 }
 
 func TestRateWithin(t *testing.T) {
+	t.Parallel()
 	max := Rate{10, 10 * time.Minute}
 	tests := []struct {
 		r    Rate
@@ -341,6 +350,7 @@ func TestRateWithin(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want time.Duration

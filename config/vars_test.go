@@ -33,6 +33,7 @@ func names() []string {
 // nothing else. Some are read only when others are set (the Bungie api mode's), so
 // Load runs on an empty and on a full environment.
 func TestVarsAreWhatLoadReads(t *testing.T) {
+	t.Parallel()
 	r := &recorder{read: map[string]bool{}}
 	for _, m := range []map[string]string{{}, base(map[string]string{
 		"BUNGIE_API_KEY": "k", "BUNGIE_REPORT_MODE": "api", "RALLYHERE_API_URL": "https://rh.example",
@@ -63,6 +64,7 @@ func TestVarsAreWhatLoadReads(t *testing.T) {
 // TestVarDefaultsAreLoadsDefaults: setting a variable to the default that --help and
 // .env.example show changes nothing.
 func TestVarDefaultsAreLoadsDefaults(t *testing.T) {
+	t.Parallel()
 	want, err := Load(getenv(base(nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +86,7 @@ func TestVarDefaultsAreLoadsDefaults(t *testing.T) {
 // Load reads, each to its default (empty when it has none), and the README's table of
 // operator settings names exactly them.
 func TestEnvExampleAndREADMEListEveryVariable(t *testing.T) {
+	t.Parallel()
 	t.Run(".env.example", func(t *testing.T) {
 		f, err := os.Open("../.env.example")
 		if err != nil {
@@ -145,6 +148,7 @@ func TestEnvExampleAndREADMEListEveryVariable(t *testing.T) {
 }
 
 func TestWriteVars(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	if err := WriteVars(&b); err != nil {
 		t.Fatal(err)

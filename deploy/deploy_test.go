@@ -91,6 +91,7 @@ func unit(t *testing.T, path string) map[string][]string {
 }
 
 func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
 	analyze := tool(t, "systemd-analyze", "apt-get install systemd")
 	u := unit(t, "reportbot.service")
 	for key, want := range map[string]string{
@@ -141,6 +142,7 @@ func TestSystemdUnit(t *testing.T) {
 }
 
 func TestCaddyfile(t *testing.T) {
+	t.Parallel()
 	caddy := tool(t, "caddy", "apt-get download caddy and unpack it (installing Debian's package starts a web server)")
 	env := append(os.Environ(), "PUBLIC_URL=https://reportbot.example.com", "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 	formatted, _ := runTool(t, exec.Command(caddy, "fmt", "Caddyfile"))
@@ -184,6 +186,7 @@ func TestCaddyfile(t *testing.T) {
 }
 
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	lint := tool(t, "dockerfilelint", "npm install --global dockerfilelint@1.8.0")
 	out, _ := runTool(t, exec.Command(lint, "../Dockerfile"))
 	if !strings.Contains(out, "Issues: None found") {
@@ -247,6 +250,7 @@ func composeConfig(t *testing.T, extra string) (*exec.Cmd, string) {
 }
 
 func TestCompose(t *testing.T) {
+	t.Parallel()
 	cmd, dir := composeConfig(t, "PUBLIC_URL=https://reportbot.example.com\n")
 	out, errs := runTool(t, cmd)
 	if errs != "" {

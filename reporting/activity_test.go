@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseActivity(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want string
 		problem  string

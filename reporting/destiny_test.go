@@ -16,6 +16,7 @@ import (
 // report Bungie already has counts as delivered; 2111/2115 only after the one refresh
 // failed).
 func TestClassifyBungie(t *testing.T) {
+	t.Parallel()
 	code := func(c int) error {
 		return fmt.Errorf("reporting: %w", &bungie.Error{Op: "report", HTTPStatus: 200, Code: c, Status: "Code" + fmt.Sprint(c)})
 	}

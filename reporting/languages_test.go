@@ -14,6 +14,7 @@ import (
 // TestSettingsLanguage: the mod log's language is what an admin set, "" (the
 // server's own) until then and after a reset.
 func TestSettingsLanguage(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettings(t)
 	if st, _ := s.Get(ctx, "g"); st.Language != "" {
@@ -33,6 +34,7 @@ func TestSettingsLanguage(t *testing.T) {
 // TestReportRemembersLocales: a report keeps its reporter's and its server's Discord
 // locales, for what the pipeline says later without an interaction.
 func TestReportRemembersLocales(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: w.reporter,
@@ -53,6 +55,7 @@ func TestReportRemembersLocales(t *testing.T) {
 // manifest file, fetched once a day like the English one; hashes, order and what is
 // stored stay English; while Bungie cannot give a language, English stands in.
 func TestManifestLanguages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	bg := bungietest.New(t, bungietest.Options{})
 	m := NewManifest(bungie.New(bg.APIKey, bungie.Options{APIURL: bg.URL + "/Platform", StatsURL: bg.StatsURL, WebURL: bg.URL}),
@@ -100,6 +103,7 @@ func TestManifestLanguages(t *testing.T) {
 // manifest's wait (the answer to Discord has three seconds): English stands in, and
 // the names arrive in the background.
 func TestManifestLanguageNeverHoldsAnAnswer(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	bg := bungietest.New(t, bungietest.Options{})
 	m := NewManifest(bungie.New(bg.APIKey, bungie.Options{APIURL: bg.URL + "/Platform", StatsURL: bg.StatsURL, WebURL: bg.URL}),

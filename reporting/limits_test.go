@@ -19,6 +19,7 @@ func newLimiter(t *testing.T) *Limiter {
 }
 
 func TestLimiterWindows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	threePer10m := config.Rate{Count: 3, Per: 10 * time.Minute}
 	tests := []struct {
@@ -66,6 +67,7 @@ func TestLimiterWindows(t *testing.T) {
 }
 
 func TestLimiterCheckSpendsNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLimiter(t)
 	req := LimitRequest{ReporterID: "1", GuildID: "g", Guild: config.Rate{Count: 1, Per: time.Hour}}
@@ -80,6 +82,7 @@ func TestLimiterCheckSpendsNothing(t *testing.T) {
 }
 
 func TestLimiterScopesAreSeparate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLimiter(t)
 	one := config.Rate{Count: 1, Per: time.Hour}
@@ -99,6 +102,7 @@ func TestLimiterScopesAreSeparate(t *testing.T) {
 // TestLimiterConcurrent is SPEC §4's "no over-grant under concurrency": 50 attempts at
 // once against a limit of 3 allow exactly 3.
 func TestLimiterConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLimiter(t)
 	req := LimitRequest{ReporterID: "1", GuildID: "g", Guild: config.Rate{Count: 3, Per: 10 * time.Minute},
@@ -130,6 +134,7 @@ func TestLimiterConcurrent(t *testing.T) {
 }
 
 func TestLimiterRetryAfterIsExact(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLimiter(t)
 	req := LimitRequest{ReporterID: "1", GuildID: "g", Guild: config.Rate{Count: 2, Per: 1500 * time.Millisecond}}
@@ -153,6 +158,7 @@ func TestLimiterRetryAfterIsExact(t *testing.T) {
 }
 
 func TestLimiterRefund(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLimiter(t)
 	req := LimitRequest{ReporterID: "1", GuildID: "g", Guild: config.Rate{Count: 1, Per: time.Hour},
@@ -180,6 +186,7 @@ func TestLimiterRefund(t *testing.T) {
 
 // TestLimiterRefundIsExact refunds one report among others whose ids end the same way.
 func TestLimiterRefundIsExact(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := newLimiter(t)
 	req := LimitRequest{ReporterID: "1", GuildID: "g", Guild: config.Rate{Count: 3, Per: time.Hour}}
@@ -206,6 +213,7 @@ func TestLimiterRefundIsExact(t *testing.T) {
 // who moderates nothing changes nothing. Moderators are so by permission or by the
 // server's moderator role, checked in the same round trip as the bar.
 func TestBar(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := redistest.New(t).UniversalClient(t)
 	svc := NewService(rdb, Options{DefaultLimit: config.Rate{Count: 3, Per: time.Hour}, MaxLimit: config.Rate{Count: 3, Per: time.Hour}})

@@ -54,6 +54,7 @@ func consent(t *testing.T, l *Links, start string) (state string, answer url.Val
 }
 
 func TestLinksSignIn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, bg := newLinks(t)
 	u := bg.AddUser("Alice", "Hunter", "Titan")
@@ -100,6 +101,7 @@ func TestLinksSignIn(t *testing.T) {
 // link. Any other browser (none, a wrong secret, one that opened the link second)
 // links nothing, and the state is spent.
 func TestLinksBoundToTheBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, bg := newLinks(t)
 	bg.SetAuthorizingUser(bg.AddUser("Victim", "Hunter"))
@@ -154,6 +156,7 @@ func linkUser(t *testing.T, l *Links, bg *bungietest.Server, discordID string) {
 // TestLinksTokensAreSealed checks the stored tokens are encrypted and bound to their
 // Discord user: copied to another user's key, they do not open.
 func TestLinksTokensAreSealed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, bg := newLinks(t)
 	linkUser(t, l, bg, "100")
@@ -188,6 +191,7 @@ func contains(b, sub []byte) bool {
 // TestLinksRefreshRace: ten reports find the token refused at once; Bungie's refresh
 // tokens are single-use, so exactly one refresh happens and all ten get its token.
 func TestLinksRefreshRace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, bg := newLinks(t)
 	linkUser(t, l, bg, "100")
@@ -219,6 +223,7 @@ func TestLinksRefreshRace(t *testing.T) {
 // The link is alive (it holds the other caller's tokens): the slow caller takes them
 // and does not unlink the user.
 func TestLinksRefreshLockLapsed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, bg := newLinks(t)
 	l.lockTTL = 200 * time.Millisecond
@@ -249,6 +254,7 @@ func TestLinksRefreshLockLapsed(t *testing.T) {
 }
 
 func TestLinksDeadRefreshToken(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, bg := newLinks(t)
 	linkUser(t, l, bg, "100")
@@ -263,6 +269,7 @@ func TestLinksDeadRefreshToken(t *testing.T) {
 }
 
 func TestManifest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	bg := bungietest.New(t, bungietest.Options{})
 	client := bungie.New(bg.APIKey, bungie.Options{APIURL: bg.URL + "/Platform", StatsURL: bg.StatsURL, WebURL: bg.URL})

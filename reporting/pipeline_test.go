@@ -163,6 +163,7 @@ func (w *world) waitDelivered(ids ...string) {
 func (w *world) upstreamCount(id string) int { return len(w.rh.ReportsWithCustom("report_id", id)) }
 
 func TestPipelineDeliversAndTells(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.run(PipelineOptions{})
 	r := w.file(0)
@@ -187,6 +188,7 @@ func TestPipelineDeliversAndTells(t *testing.T) {
 // TestPipelineReclaimsCrashedWork: a consumer read a report and died without
 // acknowledging it; another instance takes it over and delivers it.
 func TestPipelineReclaimsCrashedWork(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	stream := newQueue(w.rdb, RallyHere).stream
@@ -216,6 +218,7 @@ func TestPipelineReclaimsCrashedWork(t *testing.T) {
 // TestPipelineSuppressesDuplicates: the same report queued many times, and picked by
 // two instances at once, arrives once.
 func TestPipelineSuppressesDuplicates(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.rh.SetDelay(rallyheretest.OpCreateReport, 100*time.Millisecond)
 	r := w.file(0)
@@ -237,6 +240,7 @@ func TestPipelineSuppressesDuplicates(t *testing.T) {
 // TestPipelineDeadLetters: an upstream down for longer than GiveUpAfter; the report is
 // given up, kept in the dead-letter stream, and shown as such.
 func TestPipelineDeadLetters(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 1, rallyheretest.Failure{Status: 503})
 	// The window is wide and the backoff short, so the report is tried more than
@@ -275,6 +279,7 @@ func TestPipelineDeadLetters(t *testing.T) {
 // TestPipelineRetriesNotices: Discord is down when the report is delivered; the
 // notices follow when it is back, and delivery is not repeated.
 func TestPipelineRetriesNotices(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.notes.fail = true
 	w.run(PipelineOptions{})
@@ -303,6 +308,7 @@ func TestPipelineRetriesNotices(t *testing.T) {
 // TestPipelineSharesWork: two instances deliver 300 reports between them, each once,
 // while the upstream fails a third of the time.
 func TestPipelineSharesWork(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 0.3, rallyheretest.Failure{Status: 503})
 	w.run(PipelineOptions{Consumer: "a"})
@@ -322,6 +328,7 @@ func TestPipelineSharesWork(t *testing.T) {
 // TestPipelineTrimsAndExpires: nothing grows without bound. Delivered entries leave
 // the stream, and records and indexes carry the retention as their expiry.
 func TestPipelineTrimsAndExpires(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	p := NewPipeline(w.svc, w.notes, PipelineOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
@@ -353,6 +360,7 @@ func TestPipelineTrimsAndExpires(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	p := NewPipeline(nil, nil, PipelineOptions{BackoffBase: time.Second, BackoffCap: time.Minute})
 	for _, tt := range []struct {
 		attempt  int
@@ -371,6 +379,7 @@ func TestBackoff(t *testing.T) {
 // honoured only up to the give-up time: the report is tried once more then, and
 // dead-lettered within its day.
 func TestPipelineRetryAfterCappedAtGiveUp(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.rh.SetFailureRate(rallyheretest.OpCreateReport, 1, rallyheretest.Failure{Status: 429, RetryAfter: 90000 * time.Second})
 	giveUp := 1500 * time.Millisecond
@@ -418,6 +427,7 @@ func (w *world) emptyRedis() {
 // (NOGROUP on every read); the pipeline recreates them on the spot and delivers the
 // next report, and its readiness check stays (or becomes) healthy.
 func TestPipelineHealsWhenRedisComesBackEmpty(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	p := NewPipeline(w.svc, w.notes, PipelineOptions{Logger: zerolog.New(zerolog.NewTestWriter(t)), BackoffBase: 20 * time.Millisecond, BackoffCap: 100 * time.Millisecond})
 	if err := p.Check(context.Background()); err == nil {
@@ -451,6 +461,7 @@ func TestPipelineHealsWhenRedisComesBackEmpty(t *testing.T) {
 // before its record (they are on different nodes). The worker that finds no record
 // looks again shortly, rather than dropping the entry.
 func TestPipelineWaitsForAnEarlyEntry(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.run(PipelineOptions{})
 	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: w.reporter,
@@ -477,6 +488,7 @@ func TestPipelineWaitsForAnEarlyEntry(t *testing.T) {
 // TestPipelineMovesTheOldQueue: reports left in the single queue of earlier versions
 // (entries and scheduled retries) are moved into their game's queue and delivered.
 func TestPipelineMovesTheOldQueue(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	a, b := w.file(1), w.file(2)
@@ -500,6 +512,7 @@ func TestPipelineMovesTheOldQueue(t *testing.T) {
 
 // TestQueueStats: what the gauges show of a queue.
 func TestQueueStats(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	q := w.svc.queues[RallyHere]

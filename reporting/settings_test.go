@@ -18,6 +18,7 @@ func newSettings(t *testing.T) *SettingsStore {
 }
 
 func TestSettingsSeedDefaultsOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettings(t)
 	st, err := s.Get(ctx, "g1")
@@ -37,6 +38,7 @@ func TestSettingsSeedDefaultsOnce(t *testing.T) {
 }
 
 func TestSettingsReasonEdits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettings(t)
 	r, err := NewReason("Toxic voice chat", "harassment", nil)
@@ -71,6 +73,7 @@ func TestSettingsReasonEdits(t *testing.T) {
 
 // TestSettingsConcurrentAdds checks that admins editing at once lose nothing.
 func TestSettingsConcurrentAdds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettings(t)
 	var wg sync.WaitGroup
@@ -92,6 +95,7 @@ func TestSettingsConcurrentAdds(t *testing.T) {
 }
 
 func TestSettingsLimit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettings(t)
 	if err := s.SetLimit(ctx, "g", config.Rate{Count: 11, Per: 10 * time.Minute}); !IsInputError(err) {
@@ -112,6 +116,7 @@ func TestSettingsLimit(t *testing.T) {
 }
 
 func TestNewReason(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		label, rh string
 		destiny   bool
@@ -151,6 +156,7 @@ func TestNewReason(t *testing.T) {
 // without anything being stored: reading is on the path of every answer, including
 // those to bad input, which must change nothing (found by FuzzFrontDoor).
 func TestSettingsReadsWriteNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := redistest.Start(t).Client(t)
 	s := NewSettingsStore(rdb, config.Rate{Count: 3, Per: 10 * time.Minute}, config.Rate{Count: 10, Per: 10 * time.Minute})
@@ -170,6 +176,7 @@ func TestSettingsReadsWriteNothing(t *testing.T) {
 // TestSettingsGames: every game can be turned off in a server and on again, the
 // studio's webhook as much as the two publishers.
 func TestSettingsGames(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettings(t)
 	for _, g := range Games() {

@@ -39,6 +39,7 @@ func (l *boundLinker) Complete(_ context.Context, state, browser, _, _ string) (
 // Secure with the __Host- prefix; every sign-in response forbids sniffing, referrers
 // and framing; the browser that opened the link finishes it, another does not.
 func TestSignInCookie(t *testing.T) {
+	t.Parallel()
 	for _, public := range []string{"http://bot.example", "https://bot.example"} {
 		t.Run(public, func(t *testing.T) {
 			u, _ := url.Parse(public)

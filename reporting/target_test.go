@@ -8,6 +8,7 @@ import (
 )
 
 func TestParsePlayer(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    Target

@@ -76,6 +76,7 @@ func (w *studioWorld) settled(id string) *Report {
 // of SPEC §1.3 (the fake verifies the signature and validates the body against the
 // OpenAPI document), and the endpoint's id is kept.
 func TestWebhookDelivers(t *testing.T) {
+	t.Parallel()
 	w := newStudioWorld(t)
 	tests := []struct {
 		name   string
@@ -115,6 +116,7 @@ func TestWebhookDelivers(t *testing.T) {
 
 // TestWebhookOutcomes: how each answer of the endpoint ends the delivery.
 func TestWebhookOutcomes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		failures []webhooktest.Failure
@@ -153,6 +155,7 @@ func TestWebhookOutcomes(t *testing.T) {
 
 // TestWebhookOffersEveryReason: the webhook takes every reason of a server's list.
 func TestWebhookOffersEveryReason(t *testing.T) {
+	t.Parallel()
 	w := newStudioWorld(t)
 	pub, ok := w.svc.Publisher(Webhook)
 	if !ok || pub.Title() != "Skyline Arena" || pub.Flow() != FlowPlayer {

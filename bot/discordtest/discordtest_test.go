@@ -187,6 +187,7 @@ var player = &discordgo.User{ID: "80351110224678912", Username: "player", Global
 // TestDiscordgoSession runs a real discordgo session against the fake: gateway, an
 // interaction delivered to a handler, the acknowledgement and an edit through REST.
 func TestDiscordgoSession(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	dg, err := discordgo.New("Bot " + s.BotToken)
 	if err != nil {
@@ -256,6 +257,7 @@ func TestDiscordgoSession(t *testing.T) {
 }
 
 func TestSigner(t *testing.T) {
+	t.Parallel()
 	signer := NewSigner()
 	body := []byte(`{"type":1}`)
 	ts := time.Unix(1700000000, 0)
@@ -300,6 +302,7 @@ func TestSigner(t *testing.T) {
 
 // TestPost delivers interactions to a tiny HTTP endpoint that checks signatures.
 func TestPost(t *testing.T) {
+	t.Parallel()
 	signer := NewSigner()
 	tests := []struct {
 		name     string
@@ -401,6 +404,7 @@ func TestPost(t *testing.T) {
 }
 
 func TestModalResponseDecodes(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	i := s.NewInteraction(discordgo.InteractionApplicationCommand, "1", "2", nil, 0, command("report"))
 	r := callJSON(t, s, "POST", callbackPath(i), `{"type":9,"data":{"custom_id":"report","title":"Report","components":[{"type":18,"label":"Reason","component":{"type":3,"custom_id":"reason","options":[{"label":"Cheating","value":"cheating"}]}}]}}`)
@@ -426,6 +430,7 @@ func TestModalResponseDecodes(t *testing.T) {
 // TestDocumentViolation checks that a request outside the document is answered 400
 // with the validator's text and reported.
 func TestDocumentViolation(t *testing.T) {
+	t.Parallel()
 	ctb := &captureTB{TB: t}
 	s := New(ctb, Options{})
 	r := callJSON(t, s, "POST", "/channels/123/messages", `{"content":5}`)
@@ -451,6 +456,7 @@ func TestDocumentViolation(t *testing.T) {
 }
 
 func TestUnknownRouteAndUserAgent(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		path     string
@@ -476,6 +482,7 @@ func TestUnknownRouteAndUserAgent(t *testing.T) {
 }
 
 func TestUnauthorized(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{BotToken: "secret"})
 	i := s.NewInteraction(discordgo.InteractionApplicationCommand, "1", "2", nil, 0, command("report"))
 	tests := []struct {
@@ -509,6 +516,7 @@ func TestUnauthorized(t *testing.T) {
 }
 
 func TestFaultInjection(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	s.RateLimitNext("POST", "/channels/1/", 1, 1500*time.Millisecond, false)
 	s.RateLimitNext("", "/users/@me/channels", 1, 250*time.Millisecond, true)
@@ -569,6 +577,7 @@ func TestFaultInjection(t *testing.T) {
 // TestDiscordgoRetriesRateLimit checks that discordgo's bookkeeping works with the
 // fake's headers: it waits out an injected 429 and retries.
 func TestDiscordgoRetriesRateLimit(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	dg, err := discordgo.New("Bot " + s.BotToken)
 	if err != nil {
@@ -592,6 +601,7 @@ func TestDiscordgoRetriesRateLimit(t *testing.T) {
 }
 
 func TestOriginalMerge(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	i := s.NewInteraction(discordgo.InteractionApplicationCommand, "1", "2", player, 0, command("report"))
 	if r := callJSON(t, s, "PATCH", originalPath(s, i), `{"content":"early"}`); r.status != 404 || r.errorCode(t) != codeUnknownWebhook {
@@ -674,6 +684,7 @@ func TestOriginalMerge(t *testing.T) {
 }
 
 func TestCallbackErrors(t *testing.T) {
+	t.Parallel()
 	ctb := &captureTB{TB: t}
 	s := New(ctb, Options{})
 	gw := dialGateway(t, s)
@@ -728,6 +739,7 @@ func TestCallbackErrors(t *testing.T) {
 // TestComponentUpdate: a button on a message the bot posted; answering with an update
 // edits that message, and the interaction's own data reaches the bot intact.
 func TestComponentUpdate(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	r := callJSON(t, s, "POST", "/channels/77/messages", `{"content":"New report","components":[{"type":1,"components":[{"type":2,"style":1,"label":"Claim","custom_id":"claim:1"}]}],"allowed_mentions":{"parse":[]}}`)
 	if r.status != 200 {
@@ -774,6 +786,7 @@ func TestComponentUpdate(t *testing.T) {
 }
 
 func TestChannels(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	dm := func() string {
 		r := callJSON(t, s, "POST", "/users/@me/channels", `{"recipient_id":"555"}`)
@@ -819,6 +832,7 @@ func TestChannels(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{AppID: "1234567890123456789"})
 	cmds := `[{"name":"report","description":"Report a player","contexts":[0]},{"name":"Report player","type":2,"contexts":[0]}]`
 	tests := []struct {
@@ -869,6 +883,7 @@ func TestCommands(t *testing.T) {
 // TestCommandLocalizations refuses localizations keyed by anything but Discord's
 // locales, as Discord does, at every depth.
 func TestCommandLocalizations(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec, Options{AppID: "1234567890123456789"})
 	path := "/applications/1234567890123456789/commands"
@@ -896,6 +911,7 @@ func TestCommandLocalizations(t *testing.T) {
 // TestResponsesMatchDocument validates the fake's own answers against the document,
 // so that clients decoding them strictly get what Discord would send.
 func TestResponsesMatchDocument(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("compiling the document's response schemas takes seconds")
 	}
@@ -936,6 +952,7 @@ func TestResponsesMatchDocument(t *testing.T) {
 }
 
 func TestSnowflakes(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	seen := map[string]bool{}
 	start := time.Now().Add(-time.Millisecond)
@@ -1047,6 +1064,7 @@ func (c *gwClient) expectDispatch(t *testing.T, typ string) gwFrame {
 }
 
 func TestGatewayProtocol(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{HeartbeatInterval: 1234 * time.Millisecond})
 
 	t.Run("hello, heartbeat, ready, dispatch, resume", func(t *testing.T) {
@@ -1138,6 +1156,7 @@ func TestGatewayProtocol(t *testing.T) {
 
 // TestGatewayShards checks that an interaction goes to its guild's shard only.
 func TestGatewayShards(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	shards := []*gwClient{dialGateway(t, s), dialGateway(t, s)}
 	for n, c := range shards {
@@ -1164,6 +1183,7 @@ func TestGatewayShards(t *testing.T) {
 }
 
 func TestAddAttachment(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	a := s.AddAttachment("clip 1.mp4", "video/mp4", []byte("mp4 data"))
 	if a.ID == "" || a.Filename != "clip 1.mp4" || a.Size != 8 || a.ContentType != "video/mp4" || !strings.Contains(a.URL, "/attachments/"+a.ID+"/clip%201.mp4?ex=") {
@@ -1194,6 +1214,7 @@ func TestAddAttachment(t *testing.T) {
 }
 
 func TestMultipartCallback(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	i := s.NewInteraction(discordgo.InteractionApplicationCommand, "1", "2", player, 0, command("reports"))
 	ct, body := multipartBody(t, `{"type":4,"data":{"content":"your reports","attachments":[{"id":"0","filename":"reports.csv"}],"flags":64}}`,
@@ -1218,6 +1239,7 @@ func TestMultipartCallback(t *testing.T) {
 
 // TestConcurrentUse drives many interactions at once; run with -race.
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	gw := dialGateway(t, s)
 	gw.identify(t, s.BotToken, nil)

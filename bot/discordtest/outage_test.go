@@ -15,6 +15,7 @@ import (
 // TestRESTOutages covers FailFor: errors, rate limits and dropped connections for as
 // long as the outage lasts, only on the matching routes, ended by time or Recover.
 func TestRESTOutages(t *testing.T) {
+	t.Parallel()
 	put := func(s *Server) (int, error) {
 		req, _ := http.NewRequest(http.MethodPut, s.URL+"/applications/"+s.AppID+"/commands", strings.NewReader(`[]`))
 		req.Header.Set("Authorization", "Bot "+s.BotToken)
@@ -93,6 +94,7 @@ func TestRESTOutages(t *testing.T) {
 }
 
 func TestRefuseGateway(t *testing.T) {
+	t.Parallel()
 	s := New(t, Options{})
 	s.RefuseGateway(0, Failure{Status: http.StatusBadGateway})
 	_, res, err := websocket.DefaultDialer.Dial(s.GatewayURL+"?v=10&encoding=json", nil)
@@ -126,6 +128,7 @@ func session(t *testing.T, s *Server) (*gwClient, string) {
 }
 
 func TestGatewayFaults(t *testing.T) {
+	t.Parallel()
 	t.Run("zombie connection, then a resume that replays what it missed", func(t *testing.T) {
 		s := New(t, Options{})
 		c, sid := session(t, s)

@@ -27,6 +27,7 @@ var _ = flag.Bool("update", false, "rewrite the golden files (of package command
 var shipped = []string{"en-US", "de", "es-ES", "fr", "pl", "pt-BR"}
 
 func TestShippedLanguages(t *testing.T) {
+	t.Parallel()
 	var codes []string
 	for _, l := range Shipped().Languages() {
 		codes = append(codes, l.Code)
@@ -73,6 +74,7 @@ func isMeta(id string) bool { return strings.HasPrefix(id, "language.") }
 // TestEveryLanguageHasEveryMessage fails for a message missing from a language, one
 // it has that English does not, and a placeholder that differs from the English one.
 func TestEveryLanguageHasEveryMessage(t *testing.T) {
+	t.Parallel()
 	c := Shipped()
 	src := c.messages[Source]
 	for _, l := range c.Languages() {
@@ -123,6 +125,7 @@ func plural(m *i18n.Message) bool {
 // TestPluralForms checks every plural message has each form its language's CLDR rule
 // picks for the counts the bot shows, and no other.
 func TestPluralForms(t *testing.T) {
+	t.Parallel()
 	c := Shipped()
 	counts := []int{0, 1, 2, 3, 4, 5, 11, 12, 14, 21, 22, 25, 100, 101, 102, 105, 1000, 1_000_000}
 	for _, l := range c.Languages() {
@@ -169,6 +172,7 @@ func formOf(t *testing.T, tag language.Tag, n int) string {
 // TestEveryMessageRenders executes every form of every message with each of its
 // placeholders set: no template error, no value left out.
 func TestEveryMessageRenders(t *testing.T) {
+	t.Parallel()
 	c := Shipped()
 	for _, l := range c.Languages() {
 		for id, m := range c.messages[l.Code] {
@@ -199,6 +203,7 @@ func pluralCount(m *i18n.Message, n int) any {
 // TestLocales checks which language serves each Discord locale: the shipped ones,
 // the ones a file adds (en-GB, es-419), and English for the rest.
 func TestLocales(t *testing.T) {
+	t.Parallel()
 	c := Shipped()
 	for locale, want := range map[string]string{
 		"en-US": "en-US", "en-GB": "en-US", "de": "de", "fr": "fr", "es-ES": "es-ES", "es-419": "es-ES",
@@ -245,6 +250,7 @@ func TestLocales(t *testing.T) {
 
 // TestBrokenFiles checks that New refuses files it cannot serve.
 func TestBrokenFiles(t *testing.T) {
+	t.Parallel()
 	en, err := fs.ReadFile(locales, "locales/en-US.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +282,7 @@ func TestBrokenFiles(t *testing.T) {
 }
 
 func TestMissingMessage(t *testing.T) {
+	t.Parallel()
 	l := Shipped().Source()
 	if got := l.T("no.such.message", nil); got != "⟦no.such.message⟧" {
 		t.Fatalf("got %q", got)
@@ -295,6 +302,7 @@ var dynamic = []string{"problem.", "fault.", "news.failed.", "status.", "reason.
 // writes out (T, N or Has with a literal) exists, and every message is used, by a
 // string in the code or under a prefix the code builds ids from.
 func TestIDsInCode(t *testing.T) {
+	t.Parallel()
 	src := Shipped().messages[Source]
 	used := map[string]bool{}
 	for _, dir := range []string{"..", "../../bot"} {
@@ -385,6 +393,7 @@ func BenchmarkLocalize(b *testing.B) {
 }
 
 func TestPlaceholderParser(t *testing.T) {
+	t.Parallel()
 	for src, want := range map[string]string{
 		"plain":                    "plain",
 		"{{.A}}":                   "1",

@@ -9,6 +9,7 @@ import (
 )
 
 func TestFromBuildInfo(t *testing.T) {
+	t.Parallel()
 	const rev = "7fb6f4ae4ab2e702265b613a082788d62ae2868a"
 	tests := []struct {
 		name     string
@@ -34,6 +35,7 @@ func TestFromBuildInfo(t *testing.T) {
 }
 
 func TestString(t *testing.T) {
+	t.Parallel()
 	got := Info{Version: "0.1.0", Commit: "abc+dirty", CommitTime: "2026-12-01T12:24:46Z", GoVersion: "go1.26.8"}.String()
 	want := "reportbot 0.1.0\ncommit:  abc+dirty (2026-12-01T12:24:46Z)\ngo:      go1.26.8\n"
 	if got != want {
@@ -42,6 +44,7 @@ func TestString(t *testing.T) {
 }
 
 func TestCollector(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(Info{Version: "0.1.0", Commit: "abc", GoVersion: "go1.26.8"}.Collector())
 	mfs, err := reg.Gather()

@@ -3,6 +3,7 @@ package bungie
 import "testing"
 
 func TestShippedReasons(t *testing.T) {
+	t.Parallel()
 	cats := ShippedReasons()
 	if len(cats) != 9 || cats[0].Name != "Abusive Chat" {
 		t.Fatalf("%d categories, first %q", len(cats), cats[0].Name)

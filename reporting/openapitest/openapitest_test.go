@@ -8,6 +8,7 @@ import (
 )
 
 func TestValidatorRequests(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		spec   Spec
@@ -71,6 +72,7 @@ func TestValidatorRequests(t *testing.T) {
 }
 
 func TestEnum(t *testing.T) {
+	t.Parallel()
 	locales, err := Enum(Discord, "AvailableLocalesEnum")
 	if err != nil || len(locales) != 34 || !slices.Contains(locales, "pt-BR") || !slices.Contains(locales, "es-419") {
 		t.Fatalf("%v, %v", locales, err)

@@ -18,6 +18,7 @@ func newClient(t *testing.T, fake *rallyheretest.Server, timeout time.Duration) 
 }
 
 func TestTokenIsCachedAndRefreshedOnExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fake := rallyheretest.New(t)
 	c := newClient(t, fake, 5*time.Second)
@@ -47,6 +48,7 @@ func TestTokenIsCachedAndRefreshedOnExpiry(t *testing.T) {
 }
 
 func TestTokenRefreshedBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fake := rallyheretest.New(t)
 	// A token that expires in 61 s is replaced after 1 s: a minute early.
@@ -65,6 +67,7 @@ func TestTokenRefreshedBeforeExpiry(t *testing.T) {
 }
 
 func TestBadCredentials(t *testing.T) {
+	t.Parallel()
 	fake := rallyheretest.New(t)
 	c := rallyhere.New(fake.URL, fake.ClientID, "wrong", rallyhere.Options{})
 	_, err := c.PlayersByName(context.Background(), "x")
@@ -75,6 +78,7 @@ func TestBadCredentials(t *testing.T) {
 }
 
 func TestPlayerLookups(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fake := rallyheretest.New(t)
 	c := newClient(t, fake, 5*time.Second)
@@ -130,6 +134,7 @@ func TestPlayerLookups(t *testing.T) {
 }
 
 func TestCreateReport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fake := rallyheretest.New(t)
 	c := newClient(t, fake, 5*time.Second)
@@ -151,6 +156,7 @@ func TestCreateReport(t *testing.T) {
 }
 
 func TestCreateReportErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name      string
@@ -198,6 +204,7 @@ func TestCreateReportErrors(t *testing.T) {
 }
 
 func TestTransportFailuresAreTemporary(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name    string
@@ -231,6 +238,7 @@ func TestTransportFailuresAreTemporary(t *testing.T) {
 // tried again at once, twice at most; anything else, and every write, is left to the
 // caller.
 func TestReadsRetryPassingFaults(t *testing.T) {
+	t.Parallel()
 	const sure = 10 * time.Second
 	tests := []struct {
 		name    string
@@ -285,6 +293,7 @@ func TestReadsRetryPassingFaults(t *testing.T) {
 }
 
 func TestContextEndsTokenWait(t *testing.T) {
+	t.Parallel()
 	fake := rallyheretest.New(t)
 	fake.SetDelay(rallyheretest.OpToken, 2*time.Second)
 	c := newClient(t, fake, 5*time.Second)

@@ -47,6 +47,7 @@ func waitUntil(t *testing.T, what string, within time.Duration, ok func() bool) 
 // TestMonitorOutage: an outage is noticed, logged once when it starts and once when
 // it ends, and shown by Check and the gauge.
 func TestMonitorOutage(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
@@ -83,6 +84,7 @@ func TestMonitorOutage(t *testing.T) {
 }
 
 func TestUnavailable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSlot(t *testing.T) {
+	t.Parallel()
 	// Values from the Redis Cluster specification and CLUSTER KEYSLOT.
 	tests := []struct {
 		key  string
@@ -27,6 +28,7 @@ func TestSlot(t *testing.T) {
 }
 
 func TestServerRestartComesBackEmpty(t *testing.T) {
+	t.Parallel()
 	s := Start(t)
 	c := s.Client(t)
 	ctx := context.Background()
@@ -40,6 +42,7 @@ func TestServerRestartComesBackEmpty(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	c := StartCluster(t, ClusterOptions{Masters: 3, Replicas: 1})
 	cl := c.Client(t)
 	ctx := context.Background()
@@ -74,6 +77,7 @@ func TestCluster(t *testing.T) {
 }
 
 func TestSentinel(t *testing.T) {
+	t.Parallel()
 	s := StartSentinel(t)
 	cl := s.Client(t)
 	ctx := context.Background()

@@ -17,6 +17,7 @@ import (
 // outage page, a misbehaving fake), so it is a label only when the bot knows it; the
 // rest count by class. 2,000 random statuses stay within that set.
 func TestStatusLabels(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
 		w.WriteHeader(code)
@@ -50,6 +51,7 @@ func TestStatusLabels(t *testing.T) {
 // TestRetryLeavesRoomBeforeTheDeadline: a retry never sleeps past its context's
 // deadline; the last error is returned.
 func TestRetryLeavesRoomBeforeTheDeadline(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

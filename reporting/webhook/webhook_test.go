@@ -9,6 +9,7 @@ import (
 )
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	secret := []byte("s3cret-s3cret-s3cret")
 	body := []byte(`{"id":"R-0000000000000"}`)
 	now := time.Unix(1_800_000_000, 0)

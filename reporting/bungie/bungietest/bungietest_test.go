@@ -221,6 +221,7 @@ func player(u *User, character int) Player {
 }
 
 func TestErrorNamesMatchDocument(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../openapitest/specs/bungie-openapi.json")
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +292,7 @@ type pgcrData struct {
 }
 
 func TestPGCR(t *testing.T) {
+	t.Parallel()
 	s, rec := newServer(t)
 	a, b := s.AddUser("Aurora", "Hunter"), s.AddUser("Bastion", "Titan", "Warlock")
 	c, d := s.AddUser("Cayde", "Warlock"), s.AddUser("Drifter", "Hunter")
@@ -402,6 +404,7 @@ func TestPGCR(t *testing.T) {
 }
 
 func TestManifest(t *testing.T) {
+	t.Parallel()
 	s, rec := newServer(t)
 	want, err := os.ReadFile("testdata/bungie-DestinyReportReasonCategoryDefinition.json")
 	if err != nil {
@@ -499,6 +502,7 @@ func TestManifest(t *testing.T) {
 }
 
 func TestOAuth(t *testing.T) {
+	t.Parallel()
 	s, rec := newServer(t)
 	first, second := s.AddUser("Ana", "Hunter"), s.AddUser("Ikora", "Warlock")
 	var issued tokens // the tokens of the first exchange
@@ -687,6 +691,7 @@ func TestOAuth(t *testing.T) {
 }
 
 func TestAuthorizeWithoutRedirectURL(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec, Options{APIKey: "key", ClientID: "id", ClientSecret: "secret"})
 	s.AddUser("Zavala", "Titan")
@@ -701,6 +706,7 @@ func TestAuthorizeWithoutRedirectURL(t *testing.T) {
 }
 
 func TestMemberships(t *testing.T) {
+	t.Parallel()
 	s, rec := newServer(t)
 	u := s.AddUser("Saint", "Titan", "Hunter")
 	psn := s.AddMembership(u, TypePSN, "saint_psn", "Warlock")
@@ -779,6 +785,7 @@ func TestMemberships(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
+	t.Parallel()
 	s, rec := newServer(t)
 	reporter := s.AddUser("Eris", "Hunter", "Warlock")
 	offender := s.AddUser("Uldren", "Hunter")
@@ -865,6 +872,7 @@ func TestReport(t *testing.T) {
 }
 
 func TestConcurrentReports(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t)
 	reporter := s.AddUser("Mara", "Warlock")
 	players := []Player{player(reporter, 0)}
@@ -970,6 +978,7 @@ func (n normalOp) do(t *testing.T) answer {
 }
 
 func TestFailures(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t)
 	ops := normalOps(t, s)
 
@@ -1064,6 +1073,7 @@ func TestFailures(t *testing.T) {
 // TestRefusalsComeFirst checks that a request refused for its API key or token does not
 // consume an injected failure.
 func TestRefusalsComeFirst(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t)
 	u := s.AddUser("Crow", "Hunter")
 	raid := s.AddActivity(false, player(u, 0))

@@ -126,6 +126,7 @@ func reportBody(source string, custom map[string]string) string {
 }
 
 func TestToken(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.ClientID+":nope"))
@@ -154,6 +155,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestPlatformUser(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	alice, bob, bobMain := s.AddPlayer("alice"), s.AddPlayer("bob"), s.AddPlayer("bob-main")
@@ -194,6 +196,7 @@ func TestPlatformUser(t *testing.T) {
 }
 
 func TestLookupPlayer(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	ann1, ann2 := s.AddPlayer("Ann"), s.AddPlayer("Ann")
@@ -250,6 +253,7 @@ func displayNames(t *testing.T, body map[string]any) []map[string][]string {
 }
 
 func TestCreateReport(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	source, target, stranger := s.AddPlayer("src"), s.AddPlayer("dst"), "00000000-0000-4000-8000-000000000001"
@@ -292,6 +296,7 @@ func TestCreateReport(t *testing.T) {
 }
 
 func TestListReports(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	source, target, other := s.AddPlayer("src"), s.AddPlayer("dst"), s.AddPlayer("other")
@@ -349,6 +354,7 @@ func TestListReports(t *testing.T) {
 }
 
 func TestFailNext(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
 	s.LinkDiscord("1", source)
@@ -416,6 +422,7 @@ func TestFailNext(t *testing.T) {
 }
 
 func TestDrop(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
 	auth := bearer(t, s)
@@ -438,6 +445,7 @@ func TestDrop(t *testing.T) {
 }
 
 func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	p := s.AddPlayer("p")
 	s.LinkDiscord("1", p)
@@ -475,6 +483,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestFailureRate(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	auth := bearer(t, s)
 	tests := []struct {
@@ -498,6 +507,7 @@ func TestFailureRate(t *testing.T) {
 }
 
 func TestCapFailureRun(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
 	auth := bearer(t, s)
@@ -539,6 +549,7 @@ func TestCapFailureRun(t *testing.T) {
 }
 
 func TestDelay(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
 	auth := bearer(t, s)
@@ -570,6 +581,7 @@ func TestDelay(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	source, target := s.AddPlayer("src"), s.AddPlayer("dst")
 	auth := bearer(t, s)
@@ -611,6 +623,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestNotServed(t *testing.T) {
+	t.Parallel()
 	rec := openapitest.NewRecorder(t)
 	s := New(rec)
 	run(t, s, rec, []exchange{
@@ -622,6 +635,7 @@ func TestNotServed(t *testing.T) {
 // TestTablesMatchDocuments guards the copies of the documents the fake keeps: the
 // statuses it validates and the Platform enum.
 func TestTablesMatchDocuments(t *testing.T) {
+	t.Parallel()
 	type document struct {
 		Paths      map[string]map[string]struct{ Responses map[string]any }
 		Components struct {
