@@ -167,7 +167,8 @@ func (e *env) waitArrived(t *testing.T, n int, within time.Duration, logs ...*lo
 			}
 			t.Fatalf("%d of %d reports arrived after %s; not delivered:\n%s\n%s", len(ourIDs(e.rh)), n, within, e.undelivered(t), tail)
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Each look decodes every report RallyHere holds (a thousand in the load test).
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -227,6 +228,10 @@ func TestKilledMidDelivery(t *testing.T) {
 		t.Skip("runs the binary for about a minute")
 	}
 	t.Parallel() // the bot is a process of its own, with its own fakes and Redis
+	// Its Redis calls are those of every end-to-end test, and package reporting's
+	// TestPipelineReclaimsCrashedWork reclaims on the Cluster too; its minute is
+	// spent once.
+	onlySinglePass(t, "runs the binary for about a minute")
 	e := loadEnv(t)
 	const n = 40
 	// RallyHere is down while the reports come in: all are accepted and queued.
@@ -277,6 +282,8 @@ func TestLoadWithFailuresAndRestart(t *testing.T) {
 		t.Skip("files 1,000 reports through the binary")
 	}
 	t.Parallel() // the bot is a process of its own, with its own fakes and Redis
+	// Its Redis calls are those of every end-to-end test; its minute is spent once.
+	onlySinglePass(t, "files 1,000 reports through the binary")
 	e := loadEnv(t)
 	for _, op := range []rallyheretest.Op{rallyheretest.OpCreateReport, rallyheretest.OpLookupPlayer, rallyheretest.OpPlatformUser} {
 		e.rh.SetFailureRate(op, 0.3, rallyheretest.Failure{Status: 503})

@@ -19,6 +19,7 @@ import (
 // with more reports in hand than it has workers, and a report for the other game is
 // still handled at once; both ways.
 func TestUpstreamsAreIsolated(t *testing.T) {
+	t.Parallel()
 	// hang outlasts within by far, and is short enough not to hold up the bot's shutdown.
 	const hanging, within, hang = 12, 5 * time.Second, 12 * time.Second
 	setup := func(t *testing.T) (*env, *bungietest.Server, *running, *bungietest.Activity) {

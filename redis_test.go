@@ -58,10 +58,10 @@ func waitReady(t testing.TB, base string, want int, within time.Duration) string
 	}
 }
 
-func onlySinglePass(t *testing.T) {
+func onlySinglePass(t *testing.T, why string) {
 	t.Helper()
 	if redistest.OnCluster() {
-		t.Skip("builds its own Redis topology; runs in the single-node pass")
+		t.Skip(why + "; runs in the single-node pass")
 	}
 }
 
@@ -74,7 +74,7 @@ var pausedRE = regexp.MustCompile("Reports are paused .*\\(ref `([0-9A-Z]{8})`\\
 // once when it ends, and every line the process writes is JSON. When Redis is back
 // (with its data, as with AOF) the bot works as before and no limit was used.
 func TestRedisOutage(t *testing.T) {
-	onlySinglePass(t)
+	onlySinglePass(t, "builds its own Redis topology")
 	t.Parallel() // the bot is a process of its own, with its own fakes and Redis
 	e := newEnv(t)
 	e.useRedis(redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always"))
@@ -268,7 +268,8 @@ func TestRedisComesBackEmpty(t *testing.T) {
 // report the reporters were told about is delivered exactly once, and a new report
 // works too.
 func TestFailoverLosesNoReport(t *testing.T) {
-	onlySinglePass(t)
+	t.Parallel()
+	onlySinglePass(t, "builds its own Redis topology")
 	for _, topology := range []string{"cluster", "sentinel"} {
 		t.Run(topology, func(t *testing.T) {
 			t.Parallel()
