@@ -143,15 +143,20 @@ func TestLimiterRetryAfterIsExact(t *testing.T) {
 			t.Fatal("take refused")
 		}
 	}
+	// The third take is decided between sent and back, so its slot opens between
+	// sent+RetryAfter and back+RetryAfter, however slow the machine is.
+	sent := time.Now()
 	d, err := l.Take(ctx, req, "x")
+	back := time.Now()
 	if err != nil || d.Allowed {
 		t.Fatalf("third take: %+v, %v; want refused", d, err)
 	}
-	time.Sleep(d.RetryAfter - 50*time.Millisecond)
-	if d, _ := l.Check(ctx, req); d.Allowed {
-		t.Fatalf("allowed 50 ms before the retry-after")
+	time.Sleep(time.Until(sent.Add(d.RetryAfter - 50*time.Millisecond)))
+	c, _ := l.Check(ctx, req)
+	if time.Since(sent) < d.RetryAfter && c.Allowed {
+		t.Fatalf("allowed before the retry-after")
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(time.Until(back.Add(d.RetryAfter + 10*time.Millisecond)))
 	if d, _ := l.Take(ctx, req, "x"); !d.Allowed {
 		t.Fatalf("refused 10 ms after the retry-after: %+v", d)
 	}
