@@ -61,17 +61,16 @@ func newCluster(o ClusterOptions) (*Cluster, error) {
 	}
 	c.dir = dir
 	for i := range o.Masters * (1 + o.Replicas) {
-		bus, err := freePort()
-		if err != nil {
-			c.kill()
-			return nil, err
-		}
 		node := filepath.Join(dir, strconv.Itoa(i))
 		if err := os.Mkdir(node, 0o700); err != nil {
 			c.kill()
 			return nil, err
 		}
+		// The bus port is picked again with the client port on each try: either may
+		// be taken by the time the node binds it, with other nodes starting at once.
+		var bus int
 		s, err := launch(func(port int) []string {
+			bus, _ = freePort()
 			return nodeArgs(port, node, []string{
 				"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 				"--cluster-config-file", filepath.Join(node, "nodes.conf"),
