@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,6 +261,10 @@ func chromium(t *testing.T, url string, flags ...string) string {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=800,500", "--screenshot=" + shot, "--dump-dom"}
 	args = append(append(args, flags...), url)
+	// One browser at a time: the tests that use it run in parallel, and a Chromium
+	// started beside others on a loaded machine once died of a segmentation fault.
+	chromiumMu.Lock()
+	defer chromiumMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
@@ -268,6 +273,8 @@ func chromium(t *testing.T, url string, flags ...string) string {
 	}
 	return string(out)
 }
+
+var chromiumMu sync.Mutex
 
 // TestBungieSignInBoundToBrowser is the login CSRF of issue 9: an attacker runs
 // /link bungie, opens the link in their own browser, and forwards the Bungie consent
