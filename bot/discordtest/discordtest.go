@@ -126,7 +126,9 @@ type Server struct {
 
 	// gwMu guards the gateway state below. It is held across each dispatch's sequence
 	// number and write, so that a session's events go out in order. It is taken
-	// before a connection's write lock, never the other way round, and never with mu.
+	// before a connection's write lock, never the other way round; mu may be taken
+	// while it is held (a RESUME restarting a replayed interaction's clock), never
+	// the other way round either.
 	gwMu        sync.Mutex
 	conns       map[*gwConn]struct{}
 	sessions    map[string]*gwSession

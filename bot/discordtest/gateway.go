@@ -93,6 +93,9 @@ type event struct {
 	seq int64
 	t   string
 	d   json.RawMessage
+	// token is an INTERACTION_CREATE's interaction token: a replay restarts its
+	// acknowledgement clock.
+	token string
 }
 
 // gwConn is one websocket connection. wmu serialises its writes; the other fields
@@ -332,6 +335,13 @@ func (s *Server) resume(c *gwConn, d json.RawMessage) bool {
 				return false
 			}
 			c.rec.Replayed++
+			if ev.token != "" {
+				// Discord's clock runs from creation, and an interaction held for
+				// a RESUME may be past it; the fake times the bot from now, when
+				// the interaction reached it, so that the seconds a zombie took to
+				// be told are not counted against the bot.
+				s.markSent(ev.token, ev.d, s.now())
+			}
 		}
 	}
 	sess.seq++
@@ -351,11 +361,12 @@ func (s *Server) Dispatch(eventType string, data any) error {
 			return fmt.Errorf("encoding %s: %w", eventType, err)
 		}
 	}
-	return s.dispatch(eventType, raw, nil)
+	return s.dispatch(eventType, raw, "", nil)
 }
 
-// dispatch sends to the sessions that wants accepts (all when nil).
-func (s *Server) dispatch(eventType string, raw json.RawMessage, wants func(shard *[2]int) bool) error {
+// dispatch sends to the sessions that wants accepts (all when nil). token names the
+// interaction an INTERACTION_CREATE carries.
+func (s *Server) dispatch(eventType string, raw json.RawMessage, token string, wants func(shard *[2]int) bool) error {
 	s.gwMu.Lock()
 	defer s.gwMu.Unlock()
 	n := 0
@@ -365,7 +376,7 @@ func (s *Server) dispatch(eventType string, raw json.RawMessage, wants func(shar
 		}
 		n++
 		sess.seq++
-		sess.sent = append(sess.sent, event{seq: sess.seq, t: eventType, d: raw})
+		sess.sent = append(sess.sent, event{seq: sess.seq, t: eventType, d: raw, token: token})
 		if len(sess.sent) > maxReplay {
 			sess.sent = sess.sent[1:]
 		}

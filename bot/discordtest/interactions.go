@@ -207,7 +207,7 @@ func (s *Server) markSent(token string, body []byte, at time.Time) {
 }
 
 // DispatchInteraction sends i to the gateway as INTERACTION_CREATE and starts the
-// 3-second acknowledgement clock. Like Discord it goes to one shard only: the guild's
+// 3-second acknowledgement clock; a RESUME that replays it starts the clock again. Like Discord it goes to one shard only: the guild's
 // ((guild_id >> 22) % shard count), shard 0 for DMs; sessions that did not identify
 // with a shard get it too.
 func (s *Server) DispatchInteraction(i *discordgo.Interaction) error {
@@ -216,7 +216,7 @@ func (s *Server) DispatchInteraction(i *discordgo.Interaction) error {
 		return err
 	}
 	s.markSent(i.Token, body, s.now())
-	return s.dispatch("INTERACTION_CREATE", body, shardOf(i.GuildID))
+	return s.dispatch("INTERACTION_CREATE", body, i.Token, shardOf(i.GuildID))
 }
 
 // Post delivers i to the bot's HTTP interactions endpoint as Discord does: the JSON

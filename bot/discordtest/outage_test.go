@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/websocket"
 )
 
@@ -162,6 +163,30 @@ func TestGatewayFaults(t *testing.T) {
 		}
 		if n := conns[1]; n.Began != "resume" || n.Replayed != 1 || n.Unacked != 0 || n.Session != sid {
 			t.Errorf("resumed connection %+v", n)
+		}
+	})
+
+	t.Run("an interaction held for a resume: its 3 seconds start at the replay", func(t *testing.T) {
+		// Discord's clock starts at creation, and an interaction a zombie connection
+		// held may be past it when the RESUME brings it; the fake times the bot from
+		// the moment the interaction reached it, so that a test of the bot's resume
+		// does not fail on the seconds the zombie took to be told.
+		s := New(t, Options{})
+		c, sid := session(t, s)
+		s.StopHeartbeatAcks()
+		i := s.NewInteraction(discordgo.InteractionApplicationCommand, "1", "2", nil, 0, command("report"))
+		if err := s.DispatchInteraction(i); err != nil {
+			t.Fatal(err)
+		}
+		s.Advance(3100 * time.Millisecond)
+		c.ws.Close()
+
+		r := dialGateway(t, s)
+		r.write(t, opResume, map[string]any{"token": s.BotToken, "session_id": sid, "seq": 1})
+		r.expectDispatch(t, "INTERACTION_CREATE")
+		r.expectDispatch(t, "RESUMED")
+		if res := callJSON(t, s, "POST", callbackPath(i), `{"type":5}`); res.status != http.StatusNoContent {
+			t.Fatalf("answering the replayed interaction at once: %d %s; want 204", res.status, res.body)
 		}
 	})
 
