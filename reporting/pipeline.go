@@ -137,6 +137,11 @@ func (p *Pipeline) publisher(g Game) (Publisher, error) {
 const (
 	lockTTL     = 10 * time.Second
 	maxHandling = 2 * time.Minute
+	// lockedLook is when an entry whose report another worker holds is looked at
+	// again: that worker is usually finishing (a choice's entry arrives while the
+	// worker that asked is writing down what it told), and the reporter waits on
+	// it. A crashed holder's lock lapses within lockTTL; until then, a look a second.
+	lockedLook = time.Second
 )
 
 // holdLock renews the lock of report id every third of lockTTL until ctx ends; the
@@ -526,9 +531,9 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	now := time.Now()
 	res, err := p.beginAttempt(ctx, id, owner, now)
 	if errors.Is(err, redis.Nil) {
-		// Another worker has it in hand, or had: a crashed one's lock lapses within
-		// lockTTL, so look again then.
-		p.finish(ctx, q, m, id, "", time.Now().Add(lockTTL), nil, log)
+		// Another worker has it in hand, or had (a crashed one's lock lapses within
+		// lockTTL): look again shortly.
+		p.finish(ctx, q, m, id, "", time.Now().Add(lockedLook), nil, log)
 		return
 	}
 	if err != nil {

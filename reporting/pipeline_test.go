@@ -538,3 +538,98 @@ func TestQueueStats(t *testing.T) {
 		t.Fatalf("%+v; want 3 pending (1 in hand, 2 unread), 1 scheduled, the oldest a minute old", st)
 	}
 }
+
+// TestQueueEarliestRescheduleWins: two entries of one report handled at once (the
+// worker that asked the reporter to choose a player, and the entry the choice
+// queued, refused by that worker's lock and looked at again shortly) reschedule
+// it twice; whichever finishes last, the report is looked at again at the earlier
+// time. The later one used to win, and a chosen player waited for the 14-minute
+// choice deadline (TestDestinyEndToEndLinkMode stalled in CI).
+func TestQueueEarliestRescheduleWins(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	soon, late := now.Add(lockedLook), now.Add(chooseWithin)
+	tests := []struct {
+		name        string
+		first, last time.Time
+	}{
+		{"the later one last", soon, late},
+		{"the earlier one last", late, soon},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			q := w.svc.queues[RallyHere]
+			if err := q.ensureGroup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			id := NewID(now)
+			for range 2 {
+				if err := q.add(ctx, nil, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ms, err := q.read(ctx, "c", 2, 0)
+			if err != nil || len(ms) != 2 {
+				t.Fatalf("read %d entries, %v; want 2", len(ms), err)
+			}
+			for i, at := range []time.Time{tt.first, tt.last} {
+				if _, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { q.done(ctx, p, ms[i], id, at); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			score, err := w.rdb.ZScore(ctx, q.retry, id).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := time.UnixMilli(int64(score)); !got.Equal(soon.Truncate(time.Millisecond)) {
+				t.Errorf("rescheduled for %s; want the earlier %s", got.Format(time.StampMilli), soon.Format(time.StampMilli))
+			}
+			st, err := q.stats(ctx, now)
+			if err != nil || st.Pending != 0 || st.Scheduled != 1 {
+				t.Errorf("%+v, %v: want both entries acknowledged and one retry", st, err)
+			}
+		})
+	}
+}
+
+// TestPipelineLooksAgainSoonAfterALock: an entry whose report another worker holds
+// is looked at again in a second, not when a crashed holder's lock would lapse: the
+// holder is usually finishing, and a reporter who just chose a player waits on it.
+func TestPipelineLooksAgainSoonAfterALock(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	r := w.file(0)
+	if err := w.rdb.Set(ctx, lockKey(r.ID), "another worker", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	q := w.svc.queues[RallyHere]
+	before := time.Now()
+	w.run(PipelineOptions{})
+	var score float64
+	for {
+		var err error
+		if score, err = w.rdb.ZScore(ctx, q.retry, r.ID).Result(); err == nil {
+			break
+		}
+		if time.Since(before) > 30*time.Second {
+			t.Fatalf("the locked report was never rescheduled: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := time.Now()
+	at := time.UnixMilli(int64(score))
+	if at.Before(before.Add(lockedLook).Truncate(time.Millisecond)) || at.After(after.Add(lockedLook)) {
+		t.Errorf("looked at again at %s; want %s after the refusal, between %s and %s", at.Format(time.StampMilli),
+			lockedLook, before.Add(lockedLook).Format(time.StampMilli), after.Add(lockedLook).Format(time.StampMilli))
+	}
+	if err := w.rdb.Del(ctx, lockKey(r.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w.waitDelivered(r.ID)
+	if n := w.upstreamCount(r.ID); n != 1 {
+		t.Fatalf("arrived %d times", n)
+	}
+}

@@ -129,11 +129,16 @@ func (q *queue) promoteDue(ctx context.Context, now time.Time, n int) (int, erro
 }
 
 // rescheduleLua acknowledges a stream entry and schedules its report for later, in one
-// step: a crash between the two would otherwise lose the retry.
+// step: a crash between the two would otherwise lose the retry. A report already
+// scheduled earlier keeps the earlier time (LT): two entries of one report can be
+// handled at once (a worker asking the reporter to choose a player, and the entry
+// their choice queued, refused by that worker's lock), and the one that finishes
+// last must not put off the other's look. An early look costs nothing: handling
+// takes the schedule from the record.
 // KEYS stream, retry set; ARGV group, entry id, due (ms), report id.
 const rescheduleLua = `
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[2], 'LT', ARGV[3], ARGV[4])
 return 1`
 
 // done queues on p the end of entry m of report id: acknowledged, or (with a
