@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -11,9 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,13 +269,35 @@ func chromium(t *testing.T, url string, flags ...string) string {
 	// started beside others on a loaded machine once died of a segmentation fault.
 	chromiumMu.Lock()
 	defer chromiumMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).Output()
-	if err != nil {
-		t.Fatalf("chromium: %v", err)
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		cancel()
+		if err == nil {
+			return string(out)
+		}
+		// Chromium itself sometimes dies of a signal on a loaded machine (a
+		// segmentation fault once in a make test). Having printed nothing, it showed
+		// no page: once more, in a fresh profile. Anything else is the test's failure.
+		var exit *exec.ExitError
+		if try == 1 && len(out) == 0 && errors.As(err, &exit) && ctx.Err() == nil {
+			if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				t.Logf("chromium died (%v) before showing the page; once more. Its stderr: %s", err, lastLines(stderr.String(), 5))
+				args[slices.Index(args, "--user-data-dir="+filepath.Join(dir, "profile"))] = "--user-data-dir=" + filepath.Join(dir, "profile2")
+				continue
+			}
+		}
+		t.Fatalf("chromium: %v; its stderr: %s", err, lastLines(stderr.String(), 5))
 	}
-	return string(out)
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 var chromiumMu sync.Mutex
