@@ -70,7 +70,12 @@ func newCluster(o ClusterOptions) (*Cluster, error) {
 		// be taken by the time the node binds it, with other nodes starting at once.
 		var bus int
 		s, err := launch(func(port int) []string {
-			bus, _ = freePort()
+			var perr error
+			if bus, perr = freePort(); perr != nil {
+				// No port to be had just now: Redis's own choice, the client port
+				// plus 10000; a node that cannot bind it fails, and launch tries again.
+				bus = port + 10000
+			}
 			return nodeArgs(port, node, []string{
 				"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 				"--cluster-config-file", filepath.Join(node, "nodes.conf"),
