@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +57,8 @@ func newCluster(o ClusterOptions) (*Cluster, error) {
 		o.Masters = 3
 	}
 	c := &Cluster{Masters: o.Masters}
-	dir, err := os.MkdirTemp("", "redistest-cluster")
+	sweepOnce.Do(sweepDirs)
+	dir, err := os.MkdirTemp("", clusterDirPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +101,30 @@ func newCluster(o ClusterOptions) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// clusterDirPrefix names a cluster's directory, followed by the pid of the test
+// binary that made it. The spare clusters a binary leaves when it ends are killed
+// with it (their nodes die with their parent), but their directories stay: the next
+// binary removes those of binaries no longer running.
+const clusterDirPrefix = "redistest-cluster-"
+
+var sweepOnce sync.Once
+
+// sweepDirs removes the cluster directories of test binaries that have ended.
+func sweepDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), clusterDirPrefix+"*"))
+	for _, d := range dirs {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), clusterDirPrefix), "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || n == os.Getpid() {
+			continue
+		}
+		// Signal 0 checks that the process exists: ESRCH, it has ended.
+		if errors.Is(syscall.Kill(n, 0), syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 func (c *Cluster) kill() {

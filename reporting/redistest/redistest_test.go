@@ -2,6 +2,10 @@ package redistest
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -102,5 +106,33 @@ func TestSentinel(t *testing.T) {
 	}
 	if v != "v" {
 		t.Fatalf("after the failover: %q, %v", v, err)
+	}
+}
+
+// TestSweepDirs: the cluster directories of test binaries that have ended are
+// removed; those of running ones (this one, and its parent) are kept.
+func TestSweepDirs(t *testing.T) {
+	t.Parallel()
+	ended := exec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]bool{} // dir → kept
+	for pid, kept := range map[int]bool{ended.Process.Pid: false, os.Getpid(): true, os.Getppid(): true} {
+		d, err := os.MkdirTemp("", clusterDirPrefix+strconv.Itoa(pid)+"-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "nodes.conf"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		dirs[d] = kept
+	}
+	sweepDirs()
+	for d, kept := range dirs {
+		if _, err := os.Stat(d); (err == nil) != kept {
+			t.Errorf("%s: exists %v, want %v", d, err == nil, kept)
+		}
 	}
 }
