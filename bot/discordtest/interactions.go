@@ -207,9 +207,9 @@ func (s *Server) markSent(token string, body []byte, at time.Time) {
 }
 
 // DispatchInteraction sends i to the gateway as INTERACTION_CREATE and starts the
-// 3-second acknowledgement clock; a RESUME that replays it starts the clock again. Like Discord it goes to one shard only: the guild's
-// ((guild_id >> 22) % shard count), shard 0 for DMs; sessions that did not identify
-// with a shard get it too.
+// 3-second acknowledgement clock; a RESUME that replays it starts the clock again.
+// Like Discord it goes to one shard only: the guild's ((guild_id >> 22) % shard
+// count), shard 0 for DMs; sessions that did not identify with a shard get it too.
 func (s *Server) DispatchInteraction(i *discordgo.Interaction) error {
 	body, err := s.payload(i)
 	if err != nil {
