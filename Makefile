@@ -1,7 +1,6 @@
 # The two commands of the README. Both work on a fresh Debian machine with Go.
-#   make run    builds the bot as the Dockerfile does (static, stripped) and runs it
-#               with the settings in .env (copy .env.example to .env); a variable set
-#               in the shell wins over .env
+#   make run    builds the bot and runs it with the settings in .env (copy .env.example
+#               to .env); a variable set in the shell wins over .env
 #   make test   installs what the tests need when it is missing, one line each saying
 #               what and why, then runs every test
 
@@ -21,7 +20,7 @@ export PATH := $(REPORTBOT_TOOLS)/bin:$(PATH)
 # then execs the bot in its own place: the bot is make's child, and make passes a
 # SIGTERM or SIGINT on to it and waits for it to stop.
 run:
-	@CGO_ENABLED=0 go build -trimpath -buildvcs=auto -ldflags="-s -w" -o $(BIN) .
+	@go build -buildvcs=auto -o $(BIN) .
 	@if [ -f "$(ENV_FILE)" ]; then \
 		while IFS= read -r line || [ -n "$$line" ]; do \
 			case "$$line" in "" | \#*) continue ;; esac; \

@@ -131,7 +131,7 @@ const busyDelay = 20 * time.Millisecond
 // waits for it to be ready and settled; it returns its pid and base URL.
 func startBot(b *testing.B, up *leanUpstreams, signer *discordtest.Signer, redisURL string) (int, string) {
 	b.Helper()
-	cmd := exec.Command(binary(b))
+	cmd := exec.Command(shippedBinary(b))
 	cmd.Env = []string{
 		"DISCORD_TOKEN=bench", "DISCORD_APPLICATION_ID=" + up.appID, "DISCORD_PUBLIC_KEY=" + signer.PublicKeyHex(),
 		"DISCORD_GATEWAY=false", "DISCORD_API_URL=" + up.discord.URL + "/api/v10", "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(up.port),

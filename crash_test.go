@@ -23,35 +23,49 @@ import (
 // These tests run the built binary as a separate process, so it can be killed for
 // real, against the fakes and a real redis-server.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// build is one way of building reportbot, done once per test run.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// binary builds reportbot once per test run, as the Dockerfile builds what ships
-// (static, without symbol tables): the crash tests run, and the benchmarks measure
-// (its memory above all), the binary operators run.
+var devBuild, shippedBuild build
+
+// binary is reportbot built as `make run` builds it, once per test run: the crash
+// tests and the end-to-end tests run it. It shares the build cache with the tests'
+// own packages, which keeps a cold `make test` shorter than a build of its own would.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return devBuild.get(t, nil, "-buildvcs=auto")
+}
+
+// shippedBinary is reportbot built as the Dockerfile builds what ships (static,
+// without symbol tables): the benchmarks measure it, its memory above all.
+func shippedBinary(t testing.TB) string {
+	t.Helper()
+	return shippedBuild.get(t, []string{"CGO_ENABLED=0"}, "-trimpath", "-buildvcs=auto", "-ldflags=-s -w")
+}
+
+func (bd *build) get(t testing.TB, env []string, flags ...string) string {
+	t.Helper()
+	bd.once.Do(func() {
 		dir, err := os.MkdirTemp("", "reportbot-bin")
 		if err != nil {
-			buildErr = err
+			bd.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "reportbot")
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=auto", "-ldflags=-s -w", "-o", binPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		bd.path = filepath.Join(dir, "reportbot")
+		cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bd.path, ".")...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bd.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if bd.err != nil {
+		t.Fatal(bd.err)
 	}
-	return binPath
+	return bd.path
 }
 
 // process is one run of the binary.
