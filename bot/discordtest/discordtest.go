@@ -104,11 +104,18 @@ type Server struct {
 	client    *http.Client // for Post, towards the bot
 	base      string       // http://127.0.0.1:N, for CDN links
 	skew      atomic.Int64 // nanoseconds Advance moved the clock by
+	// afterAnswer, when set (by this package's tests), runs once a request's answer
+	// is written, before its handler returns: a server slow to get there.
+	afterAnswer func()
+
+	// callsMu guards calls alone: a call is recorded as its answer is written, which
+	// some handlers do holding mu.
+	callsMu sync.Mutex
+	calls   []Call
 
 	mu           sync.Mutex
 	closed       bool
 	lastID       uint64
-	calls        []Call
 	faults       []*fault
 	interactions map[string]*interaction // by token
 	channels     map[string][]*message   // by channel id, in creation order
@@ -297,8 +304,8 @@ func (s *Server) errorf(format string, args ...any) {
 // Calls returns the requests received so far, oldest first. The returned values
 // share their bodies with the fake: do not modify them.
 func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
 	return append([]Call(nil), s.calls...)
 }
 
@@ -329,18 +336,31 @@ func (s *Server) WaitCall(tb testing.TB, timeout time.Duration, match func(Call)
 	}
 }
 
-// finish records the call, then hangs up a dropped connection: recorded first, so
-// that a client which sees the connection close finds its request in Calls.
+// record has the call recorded as its answer begins (statusWriter.answer), so that a
+// client that has read an answer always finds its request in Calls: a large answer
+// reaches the client before the handler returns.
+func (s *Server) record(sw *statusWriter, call *Call) {
+	sw.answer = func(status int) {
+		call.Status = status
+		s.addCall(*call)
+	}
+}
+
+// finish records a call not answered (a dropped connection), then hangs up a dropped
+// connection: recorded first, so that a client which sees the connection close finds
+// its request in Calls.
 func (s *Server) finish(sw *statusWriter, call *Call) {
-	call.Status = sw.code()
-	s.addCall(*call)
+	if s.afterAnswer != nil {
+		s.afterAnswer()
+	}
+	sw.begin(sw.code())
 	sw.hangUp()
 }
 
 func (s *Server) addCall(c Call) {
-	s.mu.Lock()
+	s.callsMu.Lock()
 	s.calls = append(s.calls, c)
-	s.mu.Unlock()
+	s.callsMu.Unlock()
 }
 
 // fault is a scripted answer: for the next left matching requests, or, when left
@@ -635,6 +655,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, apiPrefix)
 	sw := &statusWriter{ResponseWriter: w}
 	call := Call{Method: r.Method, Path: path, Query: r.URL.Query(), Header: r.Header.Clone(), At: at}
+	s.record(sw, &call)
 	defer s.finish(sw, &call)
 
 	_, route := s.api.Handler(r)
@@ -714,6 +735,7 @@ func (s *Server) validate(r *http.Request, body []byte, multi bool) error {
 func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	call := Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), At: s.now()}
+	s.record(sw, &call)
 	defer s.finish(sw, &call)
 	if s.writeFault(sw, r.Method, r.URL.Path) {
 		return
@@ -731,11 +753,21 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	_, _ = sw.Write(a.data)
 }
 
-// statusWriter remembers the status written, for the call record.
+// statusWriter remembers the status written, for the call record, and calls answer
+// once, as the answer begins (or, for a connection dropped, when the handler ends).
 type statusWriter struct {
 	http.ResponseWriter
 	status  int
 	dropped bool
+	answer  func(status int)
+}
+
+// begin calls answer, the first time only.
+func (w *statusWriter) begin(status int) {
+	if w.answer != nil {
+		w.answer(status)
+		w.answer = nil
+	}
 }
 
 // drop marks the request to be answered by closing the connection; hangUp closes it.
@@ -757,6 +789,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
+	w.begin(w.code())
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -764,6 +797,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.begin(w.code())
 	return w.ResponseWriter.Write(b)
 }
 

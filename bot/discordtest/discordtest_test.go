@@ -1281,3 +1281,25 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("%d log messages, want 20", n)
 	}
 }
+
+// TestCallRecordedBeforeItsAnswer: a client that has read its answer finds its
+// request in Calls, even when the server is slow to finish the request after writing
+// the answer (an answer of some kilobytes reaches the client before the handler
+// returns). CI once failed on this under load: the bot had logged its commands
+// registered, and Calls had no PUT yet.
+func TestCallRecordedBeforeItsAnswer(t *testing.T) {
+	t.Parallel()
+	s := New(t, Options{})
+	s.afterAnswer = func() { time.Sleep(200 * time.Millisecond) }
+	var cmds []string
+	for k := range 80 {
+		cmds = append(cmds, fmt.Sprintf(`{"name":"cmd%d","description":"%s","contexts":[0]}`, k, strings.Repeat("d", 100)))
+	}
+	r := call(t, s, "PUT", "/applications/"+s.AppID+"/commands", "application/json", []byte("["+strings.Join(cmds, ",")+"]"))
+	if r.status != 200 || len(r.body) < 10000 {
+		t.Fatalf("%d, %d bytes; want 200 and a large answer", r.status, len(r.body))
+	}
+	if calls := s.Calls(); len(calls) != 1 || calls[0].Status != 200 {
+		t.Fatalf("once answered, Calls holds %d requests", len(calls))
+	}
+}
