@@ -50,8 +50,14 @@ run:
 # passes start (go list -export compiles without linking, so a warm cache pays
 # seconds, not the half-minute of linking every test binary an extra time): compiled
 # by both passes at once, each package would be compiled twice (the build cache does
-# not share work in progress), which on a cold cache costs minutes. The front door's fuzz target runs its seeds with the tests; fuzzing it
-# longer is in the README.
+# not share work in progress), which on a cold cache costs minutes. The front door's
+# fuzz target runs its seeds with the tests; fuzzing it longer is in the README.
+#
+# -trimpath (for every go command of the tests, the bot's builds in them too): what
+# the build cache keeps then does not depend on where the clone is, so a fresh clone
+# elsewhere (CI's) reuses what an earlier clone compiled instead of compiling the
+# module's own packages again.
+test: export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 test:
 	@.ci/install-test-tools
 	@go vet ./...
