@@ -46,12 +46,13 @@ run:
 # Discord's 3 seconds. On the cluster the
 # root package runs without the race detector (the first pass runs it with, on the
 # same code; package reporting, where the cluster's own code paths are, keeps it):
-# the two passes then fit the two cores. Every package the tests need is compiled once before the
-# passes start (go list -export compiles without linking, so a warm cache pays
-# seconds, not the half-minute of linking every test binary an extra time): compiled
-# by both passes at once, each package would be compiled twice (the build cache does
-# not share work in progress), which on a cold cache costs minutes. The front door's
-# fuzz target runs its seeds with the tests; fuzzing it longer is in the README.
+# the two passes then fit the two cores. Every package the tests need is compiled
+# once before the passes start (go list -export compiles without linking, so a warm
+# cache pays seconds, not the half-minute of linking every test binary an extra
+# time): compiled by both passes at once, each package would be compiled twice (the
+# build cache does not share work in progress), which on a cold cache costs minutes.
+# The front door's fuzz target runs its seeds with the tests; fuzzing it longer is in
+# the README.
 #
 # -trimpath (for every go command of the tests, the bot's builds in them too): what
 # the build cache keeps then does not depend on where the clone is, so a fresh clone
