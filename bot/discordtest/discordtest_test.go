@@ -1291,8 +1291,8 @@ func TestConcurrentUse(t *testing.T) {
 // TestCallRecordedBeforeItsAnswer: a client that has read its answer finds its
 // request in Calls, even when the server is slow to finish the request after writing
 // the answer (an answer of some kilobytes reaches the client before the handler
-// returns). CI once failed on this under load: the bot had logged its commands
-// registered, and Calls had no PUT yet.
+// returns). make test once failed on this under load: the bot had logged its
+// commands registered, and Calls had no PUT yet.
 func TestCallRecordedBeforeItsAnswer(t *testing.T) {
 	t.Parallel()
 	s := New(t, Options{})

@@ -228,7 +228,7 @@ type lazyCache struct {
 // renders a parameter's schema on every request that has it (for the text of an error
 // it may never report), and keeps the rendering only when the up-front warming (which
 // the cache refuses) made it: 0.65 ms of a RallyHere GET's validation, most of a long
-// test's (BenchmarkRequestWithQuery). Parameter schemas are small, so rendering all of
+// test's (BenchmarkRequests/rallyhere_list). Parameter schemas are small, so rendering all of
 // them once costs little even for Discord's document.
 func (c *lazyCache) renderParameters(doc *v3.Document) {
 	if doc.Paths == nil {
