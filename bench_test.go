@@ -59,12 +59,17 @@ import (
 // Reported for each: the HTTP answer's p50/p99 over every submission, and the CPU
 // time its process spent per submission (utime+stime from /proc, from the first
 // burst until the last report reached RallyHere, so the bot's includes its deferred
-// work); for the bot also submit-to-upstream p50/p99, and its resident memory idle
-// and at its peak.
+// work); the CPU time the contender, Redis and the load generator spent while the
+// bursts were being answered, per answer (answering); for the bot also Redis's CPU
+// time per report, submit-to-upstream p50/p99, and its resident memory idle and at
+// its peak.
+//
+// With REPORTBOT_BENCH_BASELINE naming another build of the bot (say, of the
+// commit before a change), it runs as ack/baseline and ack/baseline-busy in the
+// same run, each after the bot's own:
 //
 //	go test -run='^$' -bench=Interactions -benchtime=4000x -count=3 .
 func BenchmarkInteractions(b *testing.B) {
-	const burst = 200
 	up := newLeanUpstreams(b)
 	signer := discordtest.NewSigner()
 	srv := redistest.Start(b)
@@ -77,61 +82,79 @@ func BenchmarkInteractions(b *testing.B) {
 				form = rowSubmission
 			}
 			cpu := cpuTime(b, p.pid)
-			lat := hammer(b, p.url, signer, form, burst, b.N, 0, nil, nil)
+			during := &answering{pids: []int{p.pid, os.Getpid()}}
+			lat := hammer(b, p.url, signer, form, burst, b.N, 0, nil, nil, during)
 			b.StopTimer()
 			reportLatency(b, lat, "ack")
 			reportCPU(b, cpuTime(b, p.pid)-cpu)
+			during.report(b, "answer-cpu-us", "client-cpu-us")
 		})
 	}
 
+	bots := []struct{ name, binary string }{{"bot", shippedBinary(b)}}
+	if baseline := os.Getenv("REPORTBOT_BENCH_BASELINE"); baseline != "" {
+		bots = append(bots, struct{ name, binary string }{"baseline", baseline})
+	}
 	for _, busy := range []bool{false, true} {
-		name := "ack/bot"
-		if busy {
-			name = "ack/bot-busy"
-		}
-		b.Run(name, func(b *testing.B) {
-			_ = srv.Client(b).FlushAll(context.Background())
-			pid, base := startBot(b, up, signer, srv.URL())
-			idle := memKB(b, pid, "VmRSS")
-
-			up.reset()
-			drained := func(sent int) { up.wait(b, sent, time.Minute) }
+		for _, bot := range bots {
+			name := "ack/" + bot.name
 			if busy {
-				up.setDelay(busyDelay)
-				defer up.setDelay(0)
-				// The next burst goes while this one is still being delivered.
-				drained = func(sent int) { up.wait(b, max(sent-burst, 0), time.Minute) }
+				name += "-busy"
 			}
-			started := make([]time.Time, b.N)
-			cpu := cpuTime(b, pid)
-			lat := hammer(b, base+"/interactions", signer, submission, burst, b.N, up.offset, started, drained)
-			b.StopTimer()
-			arrivals := up.wait(b, b.N, time.Minute)
-			reportLatency(b, lat, "ack")
-			reportCPU(b, cpuTime(b, pid)-cpu)
-			var e2e []time.Duration
-			for k, at := range arrivals {
-				e2e = append(e2e, at.Sub(started[k]))
-			}
-			slices.Sort(e2e)
-			b.ReportMetric(ms(e2e[len(e2e)/2]), "e2e-p50-ms")
-			b.ReportMetric(ms(e2e[len(e2e)*99/100]), "e2e-p99-ms")
-			b.ReportMetric(float64(idle)/1024, "idle-MB")
-			b.ReportMetric(float64(memKB(b, pid, "VmHWM"))/1024, "peak-MB")
-			up.offset += b.N
-		})
+			b.Run(name, func(b *testing.B) { benchBot(b, bot.binary, busy, up, signer, srv) })
+		}
 	}
 }
+
+// benchBot is one run of ack/bot or ack/bot-busy of BenchmarkInteractions, of the
+// bot built at binary.
+func benchBot(b *testing.B, binary string, busy bool, up *leanUpstreams, signer *discordtest.Signer, srv *redistest.Server) {
+	_ = srv.Client(b).FlushAll(context.Background())
+	pid, base := startBot(b, binary, up, signer, srv.URL())
+	idle := memKB(b, pid, "VmRSS")
+
+	up.reset()
+	drained := func(sent int) { up.wait(b, sent, time.Minute) }
+	if busy {
+		up.setDelay(busyDelay)
+		defer up.setDelay(0)
+		// The next burst goes while this one is still being delivered.
+		drained = func(sent int) { up.wait(b, max(sent-burst, 0), time.Minute) }
+	}
+	started := make([]time.Time, b.N)
+	cpu, redisCPU := cpuTime(b, pid), cpuTime(b, srv.Pid())
+	during := &answering{pids: []int{pid, srv.Pid(), os.Getpid()}}
+	lat := hammer(b, base+"/interactions", signer, submission, burst, b.N, up.offset, started, drained, during)
+	b.StopTimer()
+	arrivals := up.wait(b, b.N, time.Minute)
+	reportLatency(b, lat, "ack")
+	reportCPU(b, cpuTime(b, pid)-cpu)
+	b.ReportMetric(float64((cpuTime(b, srv.Pid())-redisCPU).Microseconds())/float64(b.N), "redis-cpu-us/report")
+	during.report(b, "answer-cpu-us", "redis-answer-cpu-us", "client-cpu-us")
+	var e2e []time.Duration
+	for k, at := range arrivals {
+		e2e = append(e2e, at.Sub(started[k]))
+	}
+	slices.Sort(e2e)
+	b.ReportMetric(ms(e2e[len(e2e)/2]), "e2e-p50-ms")
+	b.ReportMetric(ms(e2e[len(e2e)*99/100]), "e2e-p99-ms")
+	b.ReportMetric(float64(idle)/1024, "idle-MB")
+	b.ReportMetric(float64(memKB(b, pid, "VmHWM"))/1024, "peak-MB")
+	up.offset += b.N
+}
+
+// burst is how many submissions BenchmarkInteractions sends at the same instant.
+const burst = 200
 
 // busyDelay is how long the lean RallyHere takes to take a report in ack/bot-busy:
 // long enough that the pipeline is still delivering one burst when the next arrives.
 const busyDelay = 20 * time.Millisecond
 
-// startBot starts the built binary on the lean upstreams and Redis at redisURL and
-// waits for it to be ready and settled; it returns its pid and base URL.
-func startBot(b *testing.B, up *leanUpstreams, signer *discordtest.Signer, redisURL string) (int, string) {
+// startBot starts binary on the lean upstreams and Redis at redisURL and waits for
+// it to be ready and settled; it returns its pid and base URL.
+func startBot(b *testing.B, binary string, up *leanUpstreams, signer *discordtest.Signer, redisURL string) (int, string) {
 	b.Helper()
-	cmd := exec.Command(shippedBinary(b))
+	cmd := exec.Command(binary)
 	cmd.Env = []string{
 		"DISCORD_TOKEN=bench", "DISCORD_APPLICATION_ID=" + up.appID, "DISCORD_PUBLIC_KEY=" + signer.PublicKeyHex(),
 		"DISCORD_GATEWAY=false", "DISCORD_API_URL=" + up.discord.URL + "/api/v10", "HTTP_ADDR=127.0.0.1:" + strconv.Itoa(up.port),
@@ -232,7 +255,7 @@ func reportCPU(b *testing.B, used time.Duration) {
 // hammer sends n signed modal submissions in bursts of burst, every submission of a
 // burst released at the same instant, and returns each answer's latency; started,
 // when given, records when submission k was sent.
-func hammer(b *testing.B, url string, signer *discordtest.Signer, form func(k int) []byte, burst, n, offset int, started []time.Time, drained func(sent int)) []time.Duration {
+func hammer(b *testing.B, url string, signer *discordtest.Signer, form func(k int) []byte, burst, n, offset int, started []time.Time, drained func(sent int), during *answering) []time.Duration {
 	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: burst, MaxConnsPerHost: burst}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -270,13 +293,63 @@ func hammer(b *testing.B, url string, signer *discordtest.Signer, form func(k in
 				}
 			}()
 		}
+		during.start()
 		close(release)
 		wg.Wait()
+		during.stop(len(reqs))
 		if drained != nil {
 			drained(min(from+burst, n))
 		}
 	}
 	return lat
+}
+
+// answering measures the CPU time processes spend while bursts are being answered
+// (from a burst's release until its last answer), to the nanosecond: the time each
+// of their threads ran (/proc/<pid>/task/<tid>/schedstat). Unlike cpuTime over the
+// whole run, it leaves out the deferred work done between bursts.
+type answering struct {
+	pids    []int
+	at      []time.Duration
+	used    []time.Duration
+	answers int
+}
+
+func (a *answering) start() {
+	a.at = a.at[:0]
+	for _, pid := range a.pids {
+		a.at = append(a.at, ranFor(pid))
+	}
+}
+
+func (a *answering) stop(answers int) {
+	a.used = slices.Grow(a.used, len(a.pids))[:len(a.pids)]
+	for k, pid := range a.pids {
+		a.used[k] += ranFor(pid) - a.at[k]
+	}
+	a.answers += answers
+}
+
+// report reports the CPU time of each process per answer, under the names given in
+// the order of pids.
+func (a *answering) report(b *testing.B, names ...string) {
+	for k, name := range names {
+		b.ReportMetric(float64(a.used[k].Nanoseconds())/1e3/float64(a.answers), name)
+	}
+}
+
+// ranFor is how long the threads of process pid have run on a CPU.
+func ranFor(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, task := range tasks {
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if f := strings.Fields(string(raw)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 func reportLatency(b *testing.B, lat []time.Duration, what string) {

@@ -338,13 +338,13 @@ func (g *gateway) dispatch(f frame) bool {
 		g.connected(true)
 		return true
 	case "INTERACTION_CREATE":
-		var ic discordgo.InteractionCreate
-		if err := json.Unmarshal(f.D, &ic); err != nil || ic.Interaction == nil {
+		i, err := decodeInteraction(f.D)
+		if err != nil || i.ID == "" {
 			g.log.Error().Err(err).Msg("undecodable interaction from the gateway")
 			return false
 		}
-		g.log.Debug().Str("interaction_id", ic.ID).Str("guild_id", ic.GuildID).Msg("interaction from the gateway")
-		go g.handle(ic.Interaction)
+		g.log.Debug().Str("interaction_id", i.ID).Str("guild_id", i.GuildID).Msg("interaction from the gateway")
+		go g.handle(i)
 	}
 	return false
 }

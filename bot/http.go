@@ -96,8 +96,8 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
 	}
-	var i discordgo.Interaction
-	if err := json.Unmarshal(body, &i); err != nil || i.ID == "" {
+	i, err := decodeInteraction(body)
+	if err != nil || i.ID == "" {
 		b.log.Warn().Err(err).Msg("undecodable interaction")
 		http.Error(w, "bad interaction", http.StatusBadRequest)
 		return
@@ -112,17 +112,17 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	// for it, in that call's own round trip; an interaction answered without Redis
 	// sets it here.
 	var userID string
-	if u := invoker(&i); u != nil {
+	if u := invoker(i); u != nil {
 		userID = u.ID
 	}
 	mark := replay.New(i.ID, userID)
 	ctx = replay.With(ctx, mark)
-	resp := b.router.Handle(ctx, &i)
+	resp := b.router.Handle(ctx, i)
 	if !mark.Taken() {
 		if _, err := b.setMark(ctx, mark); err != nil {
 			// Never a 5xx (Discord would show "This interaction failed"): the person is
 			// told reports are paused, and nothing is done.
-			writeJSON(w, callbackBody(withNoMentions(b.router.Unavailable(&i, err).Reply)))
+			writeJSON(w, callbackBody(withNoMentions(b.router.Unavailable(i, err).Reply)))
 			b.metrics.observe("http", received)
 			return
 		}

@@ -185,6 +185,13 @@ func (s *Server) Log() string {
 	return s.out.String()
 }
 
+// Pid is the process id of the running server, for reading its CPU time from /proc.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process.Pid
+}
+
 // URL is the server's address as a REDIS_URL.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
