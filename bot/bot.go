@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -81,6 +82,9 @@ type Bot struct {
 	cfg       config.Discord
 	addr      string
 	publicKey ed25519.PublicKey
+	// verifyKey is publicKey unpacked for verifying signatures; nil for a key that
+	// is not a point of the curve (config.Load refuses one), which verifies nothing.
+	verifyKey *voied.ExpandedPublicKey
 	router    Handler
 	rest      *REST
 	store     Store
@@ -133,6 +137,7 @@ func New(o Options) *Bot {
 		ready:      make(chan struct{}),
 		laterQueue: make(chan func(context.Context), 4096),
 	}
+	b.verifyKey = verifyKeyOf(b.publicKey)
 	b.workCtx, b.cancelWork = context.WithCancel(context.Background())
 	b.registration = registrationOutage(b.log)
 	b.registerBackoff = backoff{min: time.Second, max: time.Minute}

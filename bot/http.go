@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reportbot/reportbot/reporting/replay"
@@ -166,13 +167,38 @@ func signatureForm(sigHex, ts string, now time.Time) ([]byte, bool) {
 // verify checks Discord's Ed25519 signature over timestamp+body and the timestamp's age.
 func (b *Bot) verify(sigHex, ts string, body []byte, now time.Time) bool {
 	sig, ok := signatureForm(sigHex, ts, now)
-	if !ok {
+	if !ok || b.verifyKey == nil {
 		return false
 	}
 	msg := make([]byte, 0, len(ts)+len(body))
 	msg = append(append(msg, ts...), body...)
-	return ed25519.Verify(b.publicKey, msg, sig)
+	return verifySignature(b.verifyKey, msg, sig)
 }
+
+// verifyKeyOf unpacks Discord's public key for verifySignature; nil for no key, or
+// for a key that is no point of the curve, under which nothing verifies.
+func verifyKeyOf(key ed25519.PublicKey) *voied.ExpandedPublicKey {
+	if key == nil {
+		return nil
+	}
+	xk, err := voied.NewExpandedPublicKey(voied.PublicKey(key))
+	if err != nil {
+		return nil
+	}
+	return xk
+}
+
+// verifySignature is crypto/ed25519.Verify on a public key unpacked once, with
+// curve25519-voi: the standard library unpacks the key again and builds its
+// table on every call, and its scalar multiplication is slower; 26 µs against 36
+// µs here (BenchmarkVerify), on every interaction. The options are the standard
+// library's rules (FuzzVerify compares the two).
+func verifySignature(key *voied.ExpandedPublicKey, msg, sig []byte) bool {
+	return voied.VerifyExpandedWithOptions(key, msg, sig, standardRules)
+}
+
+// standardRules are the standard library's rules for verifying; never changed.
+var standardRules = &voied.Options{Verify: voied.VerifyOptionsStdLib}
 
 // readBody reads an interaction's body within its share of bodyBudget; the share is
 // given back once read, as the signature check that follows needs no more. It returns

@@ -171,7 +171,7 @@ func TestRESTErrorsHideTokens(t *testing.T) {
 func TestVerify(t *testing.T) {
 	t.Parallel()
 	s := discordtest.NewSigner()
-	b := &Bot{publicKey: s.PublicKey()}
+	b := &Bot{publicKey: s.PublicKey(), verifyKey: verifyKeyOf(s.PublicKey())}
 	body := []byte(`{"type":1}`)
 	now := time.Now()
 	sign := func(ts time.Time, body []byte) (string, string) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
@@ -321,6 +322,10 @@ func (e *env) publicKey(name string) ed25519.PublicKey {
 	b, err := hex.DecodeString(v)
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		e.fail(name, "not a hex Ed25519 public key (64 hex digits)")
+		return nil
+	}
+	if _, err := voied.NewExpandedPublicKey(voied.PublicKey(b)); err != nil {
+		e.fail(name, "not an Ed25519 public key (no point of the curve has it): copy the application's Public Key again")
 		return nil
 	}
 	return ed25519.PublicKey(b)

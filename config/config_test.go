@@ -111,6 +111,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad app id", map[string]string{"DISCORD_APPLICATION_ID": "abc"}, "DISCORD_APPLICATION_ID:"},
 		{"bad key", map[string]string{"DISCORD_PUBLIC_KEY": "zz"}, "DISCORD_PUBLIC_KEY:"},
 		{"short key", map[string]string{"DISCORD_PUBLIC_KEY": testKey[:62]}, "DISCORD_PUBLIC_KEY:"},
+		// y = 2 is no point's: every signature would fail.
+		{"key off the curve", map[string]string{"DISCORD_PUBLIC_KEY": "02" + strings.Repeat("00", 31)}, "DISCORD_PUBLIC_KEY: not an Ed25519 public key"},
 		{"bad gateway", map[string]string{"DISCORD_GATEWAY": "maybe"}, "DISCORD_GATEWAY:"},
 		{"no way in", map[string]string{"DISCORD_GATEWAY": "false"}, "DISCORD_PUBLIC_KEY: required when DISCORD_GATEWAY=false"},
 		{"bad api url", map[string]string{"DISCORD_API_URL": "discord.com"}, "DISCORD_API_URL:"},
