@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -267,5 +268,25 @@ func golden(t *testing.T, name, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs from the golden file (go test -run %s . -update rewrites it):\n--- got\n%s\n--- want\n%s", path, t.Name(), got, want)
+	}
+}
+
+// TestGCSettings: GOGC and GOMEMLIMIT set by the operator win over the bot's own
+// settings of Go's garbage collector (tuneGC; TestMakeRun sees those).
+func TestGCSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.vars["GOGC"], e.vars["GOMEMLIMIT"] = "150", "1GiB"
+	p := e.spawn(t)
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"\ngo_gc_gogc_percent 150\n", "\ngo_gc_gomemlimit_bytes 1.073741824e+09\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("no %q in /metrics", want)
+		}
 	}
 }

@@ -38,10 +38,34 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// The garbage collector's settings unless the operator sets GOGC or GOMEMLIMIT: it
+// runs a fifth as often as Go's default (GOGC=100), the heap kept under a soft
+// limit. Answering a burst of 200 report forms, the bot spent 15% less CPU on each
+// and answered the median one 15% sooner, its peak resident memory 73 MB against
+// 66 (BENCHMARKS.md): the heap it keeps between bursts is small (a few MB), so
+// collecting it often is waste. Past the limit the runtime collects as needed,
+// with at most half the CPU.
+const (
+	gcPercent   = 400
+	memoryLimit = 64 << 20
+)
+
+// tuneGC applies gcPercent and memoryLimit where the environment (getenv) sets
+// neither GOGC nor GOMEMLIMIT, which the runtime has read itself.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 // run does what the command line args (without the program's name) ask, reading the

@@ -42,8 +42,9 @@ func TestMakeRun(t *testing.T) {
 	}
 
 	cmd := exec.Command("make", "-s", "run", "ENV_FILE="+envFile, "BIN="+filepath.Join(dir, "reportbot"))
-	// The shell's environment, without any setting of the bot but REDIS_URL.
-	settings := map[string]bool{}
+	// The shell's environment, without any setting of the bot but REDIS_URL, nor
+	// of Go's collector, which the bot sets itself.
+	settings := map[string]bool{"GOGC": true, "GOMEMLIMIT": true}
 	for _, v := range config.Vars() {
 		settings[v.Name] = true
 	}
@@ -112,6 +113,12 @@ func TestMakeRun(t *testing.T) {
 	resp.Body.Close()
 	if want := `reportbot_build_info{commit="` + m[2] + `",go_version="` + m[3] + `",version="` + m[1] + `"} 1`; !strings.Contains(string(metrics), want) {
 		t.Errorf("no %s in /metrics", want)
+	}
+	// Neither GOGC nor GOMEMLIMIT set: the bot's own settings of the collector.
+	for _, want := range []string{"\ngo_gc_gogc_percent 400\n", "\ngo_gc_gomemlimit_bytes 6.7108864e+07\n"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("no %q in /metrics", want)
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
