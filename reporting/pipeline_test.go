@@ -633,3 +633,34 @@ func TestPipelineLooksAgainSoonAfterALock(t *testing.T) {
 		t.Fatalf("arrived %d times", n)
 	}
 }
+
+// TestRecordWithoutEmptyFields: a report's record holds no field it has no value
+// for (the upgrade notes of 0.2.0 say so): a new report has no delivery time, next
+// attempt or attempt under way.
+func TestRecordWithoutEmptyFields(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	r := w.file(0)
+	h, err := w.rdb.HGetAll(context.Background(), reportKey(r.ID)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		if v == "" {
+			t.Errorf("field %s stored empty", k)
+		}
+	}
+	for _, k := range []string{"id", "game", "guild_id", "reporter_id", "target", "reason", "delivery", "created_at"} {
+		if h[k] == "" {
+			t.Errorf("no %s in %v", k, h)
+		}
+	}
+	got, err := w.svc.Reports.Get(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != r.ID || got.Target != r.Target || got.Reason.Key != r.Reason.Key || !got.CreatedAt.Equal(r.CreatedAt.Truncate(time.Millisecond)) ||
+		!got.DeliveredAt.IsZero() || !got.NextAttemptAt.IsZero() {
+		t.Errorf("read back %+v, filed %+v", got, r)
+	}
+}
