@@ -227,7 +227,10 @@ func (b *Bot) readBody(w http.ResponseWriter, r *http.Request, received time.Tim
 	}
 	defer pool.Release(share)
 	_ = http.NewResponseController(w).SetReadDeadline(received.Add(bodyWithin))
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	// ReadFrom wants MinRead bytes free before each read, the one that meets the
+	// end included: with less, it would copy the whole body into a buffer twice
+	// as large.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxInteractionBody))
 	var tooLarge *http.MaxBytesError
 	switch {

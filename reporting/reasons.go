@@ -167,8 +167,12 @@ func (s *Service) ReasonsFor(list []Reason, g Game) []Reason {
 
 // FindReason returns the reason of list with key, if it is offered for game g.
 func (s *Service) FindReason(list []Reason, key string, g Game) (Reason, bool) {
-	for _, r := range s.ReasonsFor(list, g) {
-		if r.Key == key {
+	p, ok := s.publishers[g]
+	if !ok {
+		return Reason{}, false
+	}
+	for _, r := range list {
+		if r.Key == key && p.Offers(r) {
 			return r, true
 		}
 	}
