@@ -32,6 +32,19 @@ type build struct {
 
 var devBuild, shippedBuild build
 
+// TestMain removes the binaries the tests built once they have run: each is 25 MB
+// in a directory of its own under the system's temporary directory, one per
+// `go test` of this package.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, bd := range []*build{&devBuild, &shippedBuild} {
+		if bd.path != "" {
+			_ = os.RemoveAll(filepath.Dir(bd.path))
+		}
+	}
+	os.Exit(code)
+}
+
 // binary is reportbot built as `make run` builds it, once per test run: the crash
 // tests and the end-to-end tests run it. It shares the build cache with the tests'
 // own packages, which keeps a cold `make test` shorter than a build of its own would.
