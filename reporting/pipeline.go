@@ -533,7 +533,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	if errors.Is(err, redis.Nil) {
 		// Another worker has it in hand, or had (a crashed one's lock lapses within
 		// lockTTL): look again shortly.
-		p.finish(ctx, q, m, id, "", time.Now().Add(lockedLook), nil, log)
+		p.finish(ctx, q, m, id, "", time.Now().Add(lockedLook), nil, nil, log)
 		return
 	}
 	if err != nil {
@@ -549,7 +549,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 		if errors.Is(err, ErrNoReport) && now.Sub(entryTime(m.ID)) < recordGrace {
 			retryAt = now.Add(time.Second) // not written yet: look again in a moment
 		}
-		p.finish(ctx, q, m, id, owner, retryAt, nil, log)
+		p.finish(ctx, q, m, id, owner, retryAt, nil, nil, log)
 		return
 	}
 	if started != "" {
@@ -567,7 +567,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 		_ = p.unlock.Run(ctx, rdb, []string{lockKey(id)}, owner).Err()
 		return
 	}
-	p.finish(ctx, q, m, id, owner, retryAt, told, log)
+	p.finish(ctx, q, m, id, owner, retryAt, told, r, log)
 }
 
 // beginAttempt runs beginLua for report id. With REDIS_WAIT_REPLICAS, it then waits
@@ -597,12 +597,16 @@ func (p *Pipeline) beginAttempt(ctx context.Context, id, owner string, now time.
 	return cmd.Slice()
 }
 
-// finish records fields, releases the lock (when owner is set), and acknowledges the
-// entry or, with retryAt, reschedules the report: one round trip.
-func (p *Pipeline) finish(ctx context.Context, q *queue, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, log zerolog.Logger) {
+// finish records fields, keeps up the lists the report tidy is in (when it is set),
+// releases the lock (when owner is set), and acknowledges the entry or, with
+// retryAt, reschedules the report: one round trip.
+func (p *Pipeline) finish(ctx context.Context, q *queue, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, tidy *Report, log zerolog.Logger) {
 	_, err := p.rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
 		if len(fields) > 0 {
 			pp.HSet(ctx, reportKey(id), fields)
+		}
+		if tidy != nil {
+			p.store.tidyIndexes(ctx, pp, tidy)
 		}
 		if owner != "" {
 			pp.Eval(ctx, unlockLua, []string{lockKey(id)}, owner)

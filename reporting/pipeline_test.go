@@ -2,7 +2,10 @@ package reporting
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -662,5 +665,101 @@ func TestRecordWithoutEmptyFields(t *testing.T) {
 	if got.ID != r.ID || got.Target != r.Target || got.Reason.Key != r.Reason.Key || !got.CreatedAt.Equal(r.CreatedAt.Truncate(time.Millisecond)) ||
 		!got.DeliveredAt.IsZero() || !got.NextAttemptAt.IsZero() {
 		t.Errorf("read back %+v, filed %+v", got, r)
+	}
+}
+
+// failingFiling makes the call that queues a report fail after Redis has run it: the outcome a
+// caller cannot tell from a call that failed half-way.
+type failingFiling struct{}
+
+func (failingFiling) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (failingFiling) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { return next(ctx, cmd) }
+}
+func (failingFiling) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			// The queue entry's XADD, alone (Redis Cluster) or in the filing script.
+			if slices.ContainsFunc(c.Args(), func(a any) bool { w, _ := a.(string); return strings.EqualFold(w, "xadd") }) && c.Err() == nil {
+				c.SetErr(errors.New("ERR injected after the call ran"))
+				return c.Err()
+			}
+		}
+		return err
+	}
+}
+
+// TestFilingUndone: a filing whose call failed leaves no trace: no record, no token,
+// no entry in the reporter's or the server's list, and the limit given back.
+func TestFilingUndone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.svc.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.rdb.AddHook(failingFiling{})
+	st, err := w.svc.Settings.Get(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Draft{ID: NewID(time.Now()), Game: RallyHere, GuildID: "g", ChannelID: "c", ReporterID: w.reporter,
+		Target: Target{Kind: TargetUUID, Value: w.target}, Reason: DefaultReasons()[0]}
+	if _, err := w.svc.File(ctx, st, d, Reply{Token: "t", InteractionID: "1", Until: time.Now().Add(time.Minute)}); err == nil {
+		t.Fatal("filed, want the injected failure")
+	}
+	for _, key := range []string{reportKey(d.ID), tokenKey(d.ID)} {
+		if n, _ := w.rdb.Exists(ctx, key).Result(); n != 0 {
+			t.Errorf("%s left behind", key)
+		}
+	}
+	for _, idx := range []string{userKey(w.reporter, "reports"), guildKey("g", "reports")} {
+		if _, err := w.rdb.ZScore(ctx, idx, d.ID).Result(); !errors.Is(err, redis.Nil) {
+			t.Errorf("%s still lists %s (%v)", idx, d.ID, err)
+		}
+	}
+	dec, err := w.svc.Limits.Check(ctx, w.svc.fileLimit(st, d.ReporterID, d.Game, d.Target, ""))
+	if err != nil || !dec.Allowed {
+		t.Errorf("the limit was not given back: %+v %v", dec, err)
+	}
+}
+
+// TestListsKeptUp: a new report is in its reporter's and its server's lists as soon
+// as it is filed; once the pipeline has taken it up, entries older than the
+// retention are gone from both and both last the retention from then.
+func TestListsKeptUp(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	const retention = 90 * 24 * time.Hour // newWorld's
+	indexes := []string{userKey(w.reporter, "reports"), guildKey("g", "reports")}
+	for _, idx := range indexes {
+		w.rdb.ZAdd(ctx, idx, redis.Z{Score: float64(time.Now().Add(-retention - time.Hour).UnixMilli()), Member: "R-OLD"})
+	}
+	r := w.file(0)
+	for _, idx := range indexes {
+		if _, err := w.rdb.ZScore(ctx, idx, r.ID).Result(); err != nil {
+			t.Fatalf("%s does not list the report just filed: %v", idx, err)
+		}
+	}
+	w.run(PipelineOptions{})
+	w.waitDelivered(r.ID)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, idx := range indexes {
+		for {
+			_, err := w.rdb.ZScore(ctx, idx, "R-OLD").Result()
+			ttl := w.rdb.TTL(ctx, idx).Val()
+			if errors.Is(err, redis.Nil) && ttl > retention-time.Minute && ttl <= retention {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: old entry %v, ttl %s; want it gone and %s", idx, err, ttl, retention)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, err := w.rdb.ZScore(ctx, idx, r.ID).Result(); err != nil {
+			t.Errorf("%s no longer lists the report: %v", idx, err)
+		}
 	}
 }

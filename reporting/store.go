@@ -232,17 +232,43 @@ func (s *Store) create(ctx context.Context, p redis.Pipeliner, r *Report, token 
 	}
 }
 
-// index queues the writes that list a new record under its reporter and its server
-// on p. The indexes live in the reporter's and the server's slots; a record missing
-// from an index is only missing from lists, and is trimmed with the retention.
+// indexesOf are the lists a report is in: its reporter's and its server's, in their
+// slots.
+func indexesOf(r *Report) [2]string {
+	return [2]string{userKey(r.ReporterID, "reports"), guildKey(r.GuildID, "reports")}
+}
+
+// index queues on p the writes that list a new record under its reporter and its
+// server. Their upkeep (tidyIndexes) is left to the pipeline, which takes every
+// report up: it is two thirds of the commands, which the answer to the reporter
+// need not wait for. A record missing from an index is only missing from lists; an
+// entry whose record is gone is skipped when read, and trimmed with the retention.
 func (s *Store) index(ctx context.Context, p redis.Pipeliner, r *Report) {
 	score := float64(r.CreatedAt.UnixMilli())
-	oldest := strconv.FormatInt(r.CreatedAt.Add(-s.retention).UnixMilli(), 10)
-	for _, idx := range []string{userKey(r.ReporterID, "reports"), guildKey(r.GuildID, "reports")} {
+	for _, idx := range indexesOf(r) {
 		p.ZAdd(ctx, idx, redis.Z{Score: score, Member: r.ID})
+	}
+}
+
+// tidyIndexes queues on p the upkeep of the lists r is in: entries older than the
+// retention are dropped, and the list lasts the retention from now.
+func (s *Store) tidyIndexes(ctx context.Context, p redis.Pipeliner, r *Report) {
+	oldest := strconv.FormatInt(time.Now().Add(-s.retention).UnixMilli(), 10)
+	for _, idx := range indexesOf(r) {
 		p.ZRemRangeByScore(ctx, idx, "-inf", "("+oldest)
 		p.Expire(ctx, idx, s.retention)
 	}
+}
+
+// unindex removes a report that was not stored from its lists.
+func (s *Store) unindex(ctx context.Context, r *Report) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, idx := range indexesOf(r) {
+			p.ZRem(ctx, idx, r.ID)
+		}
+		return nil
+	})
+	return err
 }
 
 // Get returns the report with id.
