@@ -47,8 +47,8 @@ func main() {
 
 // The garbage collector's settings unless the operator sets GOGC or GOMEMLIMIT: it
 // runs a fifth as often as Go's default (GOGC=100), the heap kept under a soft
-// limit. Answering a burst of 200 report forms, the bot spent 15% less CPU on each
-// and answered the median one 15% sooner, its peak resident memory 73 MB against
+// limit. Answering a burst of 200 report forms, the bot spent 14% less CPU on each
+// and answered the median one 18% sooner, its peak resident memory 73 MB against
 // 66 (BENCHMARKS.md): the heap it keeps between bursts is small (a few MB), so
 // collecting it often is waste. Past the limit the runtime collects as needed,
 // with at most half the CPU.
