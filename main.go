@@ -46,7 +46,7 @@ func main() {
 }
 
 // The garbage collector's settings unless the operator sets GOGC or GOMEMLIMIT: it
-// runs a fifth as often as Go's default (GOGC=100), the heap kept under a soft
+// runs a quarter as often as Go's default (GOGC=100), the heap kept under a soft
 // limit. Answering a burst of 200 report forms, the bot spent 14% less CPU on each
 // and answered the median one 18% sooner, its peak resident memory 73 MB against
 // 66 (BENCHMARKS.md): the heap it keeps between bursts is small (a few MB), so
