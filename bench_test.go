@@ -82,7 +82,7 @@ func BenchmarkInteractions(b *testing.B) {
 				form = rowSubmission
 			}
 			cpu := cpuTime(b, p.pid)
-			during := &answering{pids: []int{p.pid, os.Getpid()}}
+			during := &answering{tb: b, pids: []int{p.pid, os.Getpid()}}
 			lat := hammer(b, p.url, signer, form, burst, b.N, 0, nil, nil, during)
 			b.StopTimer()
 			reportLatency(b, lat, "ack")
@@ -123,7 +123,7 @@ func benchBot(b *testing.B, binary string, busy bool, up *leanUpstreams, signer 
 	}
 	started := make([]time.Time, b.N)
 	cpu, redisCPU := cpuTime(b, pid), cpuTime(b, srv.Pid())
-	during := &answering{pids: []int{pid, srv.Pid(), os.Getpid()}}
+	during := &answering{tb: b, pids: []int{pid, srv.Pid(), os.Getpid()}}
 	lat := hammer(b, base+"/interactions", signer, submission, burst, b.N, up.offset, started, drained, during)
 	b.StopTimer()
 	arrivals := up.wait(b, b.N, time.Minute)
@@ -309,6 +309,7 @@ func hammer(b *testing.B, url string, signer *discordtest.Signer, form func(k in
 // of their threads ran (/proc/<pid>/task/<tid>/schedstat). Unlike cpuTime over the
 // whole run, it leaves out the deferred work done between bursts.
 type answering struct {
+	tb      testing.TB
 	pids    []int
 	at      []time.Duration
 	used    []time.Duration
@@ -318,14 +319,14 @@ type answering struct {
 func (a *answering) start() {
 	a.at = a.at[:0]
 	for _, pid := range a.pids {
-		a.at = append(a.at, ranFor(pid))
+		a.at = append(a.at, redistest.CPUTime(a.tb, pid))
 	}
 }
 
 func (a *answering) stop(answers int) {
 	a.used = slices.Grow(a.used, len(a.pids))[:len(a.pids)]
 	for k, pid := range a.pids {
-		a.used[k] += ranFor(pid) - a.at[k]
+		a.used[k] += redistest.CPUTime(a.tb, pid) - a.at[k]
 	}
 	a.answers += answers
 }
@@ -336,20 +337,6 @@ func (a *answering) report(b *testing.B, names ...string) {
 	for k, name := range names {
 		b.ReportMetric(float64(a.used[k].Nanoseconds())/1e3/float64(a.answers), name)
 	}
-}
-
-// ranFor is how long the threads of process pid have run on a CPU.
-func ranFor(pid int) time.Duration {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var sum time.Duration
-	for _, task := range tasks {
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
-		if f := strings.Fields(string(raw)); len(f) > 0 {
-			ns, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += time.Duration(ns)
-		}
-	}
-	return sum
 }
 
 func reportLatency(b *testing.B, lat []time.Duration, what string) {

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,7 +63,7 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 		reqs[k] = req
 	}
-	redisCPU, ownCPU := ranFor(b, srv.Pid()), ranFor(b, os.Getpid())
+	redisCPU, ownCPU := redistest.CPUTime(b, srv.Pid()), redistest.CPUTime(b, os.Getpid())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, req := range reqs {
@@ -75,23 +74,6 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((ranFor(b, os.Getpid())-ownCPU).Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
-	b.ReportMetric(float64((ranFor(b, srv.Pid())-redisCPU).Nanoseconds())/1e3/float64(b.N), "redis-us/op")
-}
-
-// ranFor is how long process pid has run on a CPU: the sum over its threads.
-func ranFor(b *testing.B, pid int) time.Duration {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sum time.Duration
-	for _, task := range tasks {
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
-		if f := strings.Fields(string(raw)); len(f) > 0 {
-			ns, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += time.Duration(ns)
-		}
-	}
-	return sum
+	b.ReportMetric(float64((redistest.CPUTime(b, os.Getpid())-ownCPU).Nanoseconds())/1e3/float64(b.N), "cpu-us/op")
+	b.ReportMetric(float64((redistest.CPUTime(b, srv.Pid())-redisCPU).Nanoseconds())/1e3/float64(b.N), "redis-us/op")
 }

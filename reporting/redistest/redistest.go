@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -185,7 +186,7 @@ func (s *Server) Log() string {
 	return s.out.String()
 }
 
-// Pid is the process id of the running server, for reading its CPU time from /proc.
+// Pid is the process id of the running server, for reading its CPU time (CPUTime).
 func (s *Server) Pid() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -259,4 +260,24 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// CPUTime is how long process pid's threads have run on a CPU, to the nanosecond
+// (/proc/<pid>/task/<tid>/schedstat): for benchmarks that weigh redis-server's CPU,
+// and their other processes', against what they measure.
+func CPUTime(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var sum time.Duration
+	for _, task := range tasks {
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if f := strings.Fields(string(raw)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
