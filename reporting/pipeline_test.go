@@ -763,3 +763,26 @@ func TestListsKeptUp(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendRecordOmitsEmpty: a record's fields leave out what is empty, lists of
+// length 0 and zero times among them, and keep what is not.
+func TestAppendRecordOmitsEmpty(t *testing.T) {
+	t.Parallel()
+	s := NewStore(nil, time.Hour)
+	r := &Report{ID: "R-1", Candidates: Candidates{}, Evidence: EvidenceList{}, Attempts: 2, Dead: true,
+		CreatedAt: At(time.UnixMilli(1700000000000))}
+	got := map[string]any{}
+	args := s.appendRecord(nil, r)
+	for i := 0; i+1 < len(args); i += 2 {
+		got[args[i].(string)] = args[i+1]
+	}
+	want := []string{"id", "attempts", "dead", "created_at"}
+	if len(got) != len(want) {
+		t.Errorf("fields %v, want only %v", got, want)
+	}
+	for _, k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no %s in %v", k, got)
+		}
+	}
+}

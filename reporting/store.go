@@ -50,7 +50,7 @@ type recordField struct {
 // every call, 9 of the 44 µs the bot spends filing a report (BenchmarkAnswer's
 // profile), and its omitempty knows no empty struct but time.Time: it stored a
 // new report's three unset Millis as empty fields. appendRecord writes from the
-// fields read here, and omits any field whose value is its type's zero.
+// fields read here, and omits what go-redis omits and every zero struct.
 func recordFields() []recordField {
 	t := reflect.TypeFor[Report]()
 	var out []recordField
@@ -70,12 +70,22 @@ func (s *Store) appendRecord(dst []any, r *Report) []any {
 	v := reflect.ValueOf(r).Elem()
 	for _, f := range s.fields {
 		fv := v.Field(f.index)
-		if f.omitEmpty && fv.IsZero() {
+		if f.omitEmpty && isEmpty(fv) {
 			continue
 		}
 		dst = append(dst, f.name, fv.Interface())
 	}
 	return dst
+}
+
+// isEmpty is go-redis's omitempty (a string, slice or map of length 0, a zero
+// number, false, nil), and also any other zero value: a struct of zero fields.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Array:
+		return v.Len() == 0
+	}
+	return v.IsZero()
 }
 
 // setLua writes fields of a record that still exists: a late write to an expired
