@@ -66,9 +66,10 @@ import (
 //
 // With REPORTBOT_BENCH_BASELINE naming another build of the bot (say, of the
 // commit before a change), it runs as ack/baseline and ack/baseline-busy in the
-// same run, each after the bot's own:
+// same run, each after the bot's own (BENCHMARKS.md has the command of its figures):
 //
 //	go test -run='^$' -bench=Interactions -benchtime=4000x -count=3 .
+//	REPORTBOT_BENCH_BASELINE=/tmp/reportbot-old go test -run='^$' -bench=Interactions -benchtime=4000x .
 func BenchmarkInteractions(b *testing.B) {
 	up := newLeanUpstreams(b)
 	signer := discordtest.NewSigner()
