@@ -107,8 +107,7 @@ func (s *Service) File(ctx context.Context, st Settings, d *Draft, reply Reply) 
 	case err != nil:
 		// Whatever part was written is undone; the reporter keeps their slot.
 		undo := context.WithoutCancel(ctx)
-		s.rdb.Del(undo, reportKey(r.ID), tokenKey(r.ID))
-		_ = s.Reports.unindex(undo, r)
+		_ = s.Reports.discard(undo, r)
 		if rerr := s.Limits.Refund(undo, lr, d.ID); rerr != nil {
 			ev := s.log.Error()
 			if redishealth.Unavailable(rerr) {

@@ -270,9 +270,11 @@ func (s *Store) tidyIndexes(ctx context.Context, p redis.Pipeliner, r *Report) {
 	}
 }
 
-// unindex removes a report that was not stored from its lists.
-func (s *Store) unindex(ctx context.Context, r *Report) error {
+// discard removes what was written of a report that could not be stored: its
+// record, its reporter's token and its entries in the lists, in one round trip.
+func (s *Store) discard(ctx context.Context, r *Report) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, reportKey(r.ID), tokenKey(r.ID))
 		for _, idx := range indexesOf(r) {
 			p.ZRem(ctx, idx, r.ID)
 		}
