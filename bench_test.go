@@ -57,7 +57,7 @@ import (
 //     answers compete with deferred work.
 //
 // Reported for each: the HTTP answer's p50/p99 over every submission, and the CPU
-// time its process spent per submission (utime+stime from /proc, from the first
+// time its process spent per submission (redistest.CPUTime, from the first
 // burst until the last report reached RallyHere, so the bot's includes its deferred
 // work); the CPU time the contender, Redis and the load generator spent while the
 // bursts were being answered, per answer (answering); for the bot also Redis's CPU
@@ -82,12 +82,12 @@ func BenchmarkInteractions(b *testing.B) {
 			if peer == "library" {
 				form = rowSubmission
 			}
-			cpu := cpuTime(b, p.pid)
+			cpu := redistest.CPUTime(b, p.pid)
 			during := &answering{tb: b, pids: []int{p.pid, os.Getpid()}}
 			lat := hammer(b, p.url, signer, form, burst, b.N, 0, nil, nil, during)
 			b.StopTimer()
 			reportLatency(b, lat, "ack")
-			reportCPU(b, cpuTime(b, p.pid)-cpu)
+			reportCPU(b, redistest.CPUTime(b, p.pid)-cpu)
 			during.report(b, "answer-cpu-us", "client-cpu-us")
 		})
 	}
@@ -123,14 +123,14 @@ func benchBot(b *testing.B, binary string, busy bool, up *leanUpstreams, signer 
 		drained = func(sent int) { up.wait(b, max(sent-burst, 0), time.Minute) }
 	}
 	started := make([]time.Time, b.N)
-	cpu, redisCPU := cpuTime(b, pid), cpuTime(b, srv.Pid())
+	cpu, redisCPU := redistest.CPUTime(b, pid), redistest.CPUTime(b, srv.Pid())
 	during := &answering{tb: b, pids: []int{pid, srv.Pid(), os.Getpid()}}
 	lat := hammer(b, base+"/interactions", signer, submission, burst, b.N, up.offset, started, drained, during)
 	b.StopTimer()
 	arrivals := up.wait(b, b.N, time.Minute)
 	reportLatency(b, lat, "ack")
-	reportCPU(b, cpuTime(b, pid)-cpu)
-	b.ReportMetric(float64((cpuTime(b, srv.Pid())-redisCPU).Microseconds())/float64(b.N), "redis-cpu-us/report")
+	reportCPU(b, redistest.CPUTime(b, pid)-cpu)
+	b.ReportMetric(float64((redistest.CPUTime(b, srv.Pid())-redisCPU).Microseconds())/float64(b.N), "redis-cpu-us/report")
 	during.report(b, "answer-cpu-us", "redis-answer-cpu-us", "client-cpu-us")
 	var e2e []time.Duration
 	for k, at := range arrivals {
@@ -234,21 +234,6 @@ func TestBenchPeer(t *testing.T) {
 	t.Fatal(http.ListenAndServe(os.Getenv("REPORTBOT_BENCH_ADDR"), mux))
 }
 
-// cpuTime is the CPU time (user and system) process pid has used so far.
-func cpuTime(b *testing.B, pid int) time.Duration {
-	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The command name (field 2) may hold spaces; the fields after it do not.
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(utime+stime) * tick
-}
-
 func reportCPU(b *testing.B, used time.Duration) {
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-us/report")
 }
@@ -307,7 +292,7 @@ func hammer(b *testing.B, url string, signer *discordtest.Signer, form func(k in
 
 // answering measures the CPU time processes spend while bursts are being answered
 // (from a burst's release until its last answer), to the nanosecond: the time each
-// of their threads ran (/proc/<pid>/task/<tid>/schedstat). Unlike cpuTime over the
+// of their threads ran (redistest.CPUTime). Unlike the CPU per report over the
 // whole run, it leaves out the deferred work done between bursts.
 type answering struct {
 	tb      testing.TB
