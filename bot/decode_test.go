@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -15,11 +16,7 @@ import (
 // interactionBodies are interactions as Discord sends them, and some it does not,
 // for TestDecodeInteraction, FuzzDecodeInteraction and BenchmarkDecode. lean says
 // whether decodeLean decodes the body itself rather than leaving it to discordgo.
-var interactionBodies = []struct {
-	name string
-	lean bool
-	body string
-}{
+var interactionBodies = []interactionBody{
 	{"report form", true, reportForm},
 	{"report form in action rows", true, `{"id":"1","type":5,"token":"t","member":{"user":{"id":"2","username":"a"},"permissions":"8","roles":["3"]},` +
 		`"data":{"custom_id":"report:rallyhere","components":[{"type":1,"id":1,"components":[{"type":4,"id":2,"custom_id":"player","value":"bob"}]},` +
@@ -55,6 +52,12 @@ var interactionBodies = []struct {
 	{"bad type", false, `{"id":"1","type":"5"}`},
 	{"not JSON", false, `{"id":"1",`},
 	{"not an object", false, `[]`},
+}
+
+type interactionBody struct {
+	name string
+	lean bool
+	body string
 }
 
 // reportForm is a report form as Discord sends it: its inputs in labels.
@@ -223,7 +226,7 @@ func TestRepeatsAKey(t *testing.T) {
 //
 //	go test -run='^$' -bench=Decode -benchmem ./bot/
 func BenchmarkDecode(b *testing.B) {
-	command := interactionBodies[slicesIndex("slash command")].body
+	command := interactionBodies[slices.IndexFunc(interactionBodies, func(tc interactionBody) bool { return tc.name == "slash command" })].body
 	for _, body := range []struct{ name, body string }{{"report-form", reportForm}, {"command", command}} {
 		for _, dec := range []struct {
 			name string
@@ -240,13 +243,4 @@ func BenchmarkDecode(b *testing.B) {
 			})
 		}
 	}
-}
-
-func slicesIndex(name string) int {
-	for k, tc := range interactionBodies {
-		if strings.EqualFold(tc.name, name) {
-			return k
-		}
-	}
-	panic(name)
 }
