@@ -260,24 +260,40 @@ func (r *REST) send(ctx context.Context, method, path string, auth bool, payload
 }
 
 // route names a request for the metrics, from a closed set: the method and the path
-// without its ids and tokens ("PATCH /webhooks/messages/@original").
+// without its ids and tokens ("PATCH /webhooks/messages/@original"). A token is known
+// by where it stands (tokenAt), not by its length: a label per interaction would grow
+// the metrics with every report.
 func route(method, path string) string {
 	path, _, _ = strings.Cut(path, "?")
-	var kept []string
-	for _, seg := range strings.Split(strings.Trim(path, "/"), "/") {
-		if seg == "" || seg[0] >= '0' && seg[0] <= '9' || len(seg) > 20 {
-			continue // an id, or a token
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	t := tokenAt(segs)
+	kept := make([]string, 0, len(segs))
+	for k, seg := range segs {
+		switch {
+		case t > 0 && (k == t || k == t-1): // the token, and the id before it
+		case seg == "" || seg[0] >= '0' && seg[0] <= '9': // an id
+		default:
+			kept = append(kept, seg)
 		}
-		kept = append(kept, seg)
 	}
 	return method + " /" + strings.Join(kept, "/")
+}
+
+// tokenAt is where the token stands in the segments of an interaction or webhook
+// route (/interactions/{id}/{token}/…, /webhooks/{application}/{token}/…), after the
+// id before it; 0 in any other route.
+func tokenAt(segs []string) int {
+	if len(segs) > 2 && (segs[0] == "interactions" || segs[0] == "webhooks") {
+		return 2
+	}
+	return 0
 }
 
 // redact hides the token segment of interaction and webhook routes.
 func redact(path string) string {
 	parts := strings.Split(path, "/")
-	if len(parts) > 3 && (parts[1] == "interactions" || parts[1] == "webhooks") {
-		parts[3] = "…"
+	if k := tokenAt(parts[1:]); k > 0 {
+		parts[1+k] = "…"
 	}
 	return strings.Join(parts, "/")
 }
