@@ -268,7 +268,7 @@ func (s *Service) writeIndexes(ctx context.Context, p redis.Pipeliner, r *Report
 // store writes a new report on Redis Cluster, where the record and the queue entry
 // are in different slots, so on different nodes: the pipeline writes them at once,
 // and a worker that reads the entry before the record lands looks again a moment
-// later (recordGrace).
+// later (lookAgainIn, for up to recordGrace).
 //
 // With WaitReplicas, the record and the queue entry are each written on their
 // master's connection and followed by WAIT, at once; ErrNotReplicated says the

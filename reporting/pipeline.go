@@ -284,7 +284,7 @@ func (p *Pipeline) work(ctx context.Context, l *lane) {
 		p.read(ctx, l, jobs)
 	}()
 	loop(p.o.ClaimIdle/3, func(ctx context.Context) { p.reclaim(ctx, l.q, jobs) })
-	loop(250*time.Millisecond, func(ctx context.Context) { p.promoteDue(ctx, l.q) })
+	loop(promoteEvery, func(ctx context.Context) { p.promoteDue(ctx, l.q) })
 	loop(30*time.Second, func(ctx context.Context) {
 		if err := l.q.trim(ctx); err != nil && ctx.Err() == nil {
 			p.quietly(err).Msg("trimming the queue")
@@ -507,11 +507,23 @@ if redis.call('HGET', KEYS[2], 'delivery') == 'queued' and due <= tonumber(ARGV[
 end
 return {tok, prior, started, h}`
 
+// promoteEvery is how often the reports due again are put back on their queue.
+const promoteEvery = 250 * time.Millisecond
+
 // recordGrace is how long a queue entry whose record is missing is taken to be
 // early rather than stale. On Redis Cluster a report's record and its queue entry
 // live on different nodes and are written at once, so the entry can be read before
 // the record lands; past this, a record is gone (expired with the retention).
 const recordGrace = 30 * time.Second
+
+// lookAgainIn is when a queue entry whose record is missing, and that is age old, is
+// looked at again: soon while it is young, as its record was written at the same
+// time and lands within milliseconds; then as long as it has waited, a second at
+// most, so an entry whose record is gone is not read over and over. (The entries
+// due are taken up every promoteEvery.)
+func lookAgainIn(age time.Duration) time.Duration {
+	return min(max(age, 50*time.Millisecond), time.Second)
+}
 
 // handle brings one report up to date, then in one round trip records what people
 // were told, releases the report's lock, and acknowledges or reschedules its entry.
@@ -546,8 +558,8 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	r, err := decodeReport(pairs(res[3]))
 	if err != nil {
 		retryAt := time.Time{} // expired with the retention: done with it
-		if errors.Is(err, ErrNoReport) && now.Sub(entryTime(m.ID)) < recordGrace {
-			retryAt = now.Add(time.Second) // not written yet: look again in a moment
+		if age := now.Sub(entryTime(m.ID)); errors.Is(err, ErrNoReport) && age < recordGrace {
+			retryAt = now.Add(lookAgainIn(age)) // not written yet: look again in a moment
 		}
 		p.finish(ctx, q, m, id, owner, retryAt, nil, nil, log)
 		return
