@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"errors"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,29 +153,31 @@ func (s *Service) NewReason(label, rallyHere string, destiny *DestinyReason) (Re
 // ReasonsFor returns the reasons of list offered for game g, in list order: those
 // its publisher takes.
 func (s *Service) ReasonsFor(list []Reason, g Game) []Reason {
-	p, ok := s.publishers[g]
-	if !ok {
-		return nil
-	}
-	var out []Reason
-	for _, r := range list {
-		if p.Offers(r) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return slices.Collect(s.offered(list, g))
 }
 
 // FindReason returns the reason of list with key, if it is offered for game g.
 func (s *Service) FindReason(list []Reason, key string, g Game) (Reason, bool) {
-	p, ok := s.publishers[g]
-	if !ok {
-		return Reason{}, false
-	}
-	for _, r := range list {
-		if r.Key == key && p.Offers(r) {
+	for r := range s.offered(list, g) {
+		if r.Key == key {
 			return r, true
 		}
 	}
 	return Reason{}, false
+}
+
+// offered yields the reasons of list that game g's publisher takes, in list order;
+// none for a game that is off. FindReason reads them without building a list.
+func (s *Service) offered(list []Reason, g Game) iter.Seq[Reason] {
+	return func(yield func(Reason) bool) {
+		p, ok := s.publishers[g]
+		if !ok {
+			return
+		}
+		for _, r := range list {
+			if p.Offers(r) && !yield(r) {
+				return
+			}
+		}
+	}
 }
