@@ -74,9 +74,15 @@ type Pipeline struct {
 	lanes   []*lane
 }
 
-// lane is one game's queue and how reading it goes, for readiness.
+// lane is one game's queue: how reading it goes (for readiness), and the looks
+// its workers scheduled, for its promotion loop.
 type lane struct {
 	q *queue
+	// soon is the earliest look this instance scheduled (a report due again) that
+	// its promotion loop has not yet taken into account; sooner tells the loop.
+	soonMu sync.Mutex
+	soon   time.Time
+	sooner chan struct{}
 	// lastRead is when the queue was last read without error (unix ns), lastErr
 	// the error of the last failed read.
 	lastRead atomic.Int64
@@ -193,7 +199,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var lanes []*lane
 	for _, g := range Games() {
 		if q, ok := p.queues[g]; ok {
-			lanes = append(lanes, &lane{q: q})
+			lanes = append(lanes, &lane{q: q, sooner: make(chan struct{}, 1)})
 		}
 	}
 	for _, l := range lanes {
@@ -257,7 +263,7 @@ func (p *Pipeline) work(ctx context.Context, l *lane) {
 					continue
 				}
 				// A report in hand is finished even while shutting down.
-				p.handle(context.WithoutCancel(ctx), l.q, m)
+				p.handle(context.WithoutCancel(ctx), l, m)
 			}
 		}()
 	}
@@ -284,7 +290,11 @@ func (p *Pipeline) work(ctx context.Context, l *lane) {
 		p.read(ctx, l, jobs)
 	}()
 	loop(p.o.ClaimIdle/3, func(ctx context.Context) { p.reclaim(ctx, l.q, jobs) })
-	loop(promoteEvery, func(ctx context.Context) { p.promoteDue(ctx, l.q) })
+	feeders.Add(1)
+	go func() {
+		defer feeders.Done()
+		p.promote(ctx, l)
+	}()
 	loop(30*time.Second, func(ctx context.Context) {
 		if err := l.q.trim(ctx); err != nil && ctx.Err() == nil {
 			p.quietly(err).Msg("trimming the queue")
@@ -404,19 +414,85 @@ func (p *Pipeline) reclaim(ctx context.Context, q *queue, jobs chan<- redis.XMes
 	}
 }
 
-func (p *Pipeline) promoteDue(ctx context.Context, q *queue) {
+// promote puts the lane's reports due again back on its queue: every promoteEvery,
+// and sooner when one is due before then (one this instance scheduled, or the
+// earliest left in Redis at the last promotion).
+func (p *Pipeline) promote(ctx context.Context, l *lane) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	var last, next time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.sooner:
+			if at := nextPromotion(last, l.takeSoon()); at.Before(next) {
+				next = at
+				t.Reset(time.Until(next))
+			}
+			continue
+		case <-t.C:
+		}
+		due := p.promoteDue(ctx, l.q)
+		last = time.Now()
+		next = nextPromotion(last, due)
+		t.Reset(time.Until(next))
+	}
+}
+
+// nextPromotion is when to promote due reports again after a promotion at last,
+// given the earliest report known to be due (zero: none): promoteEvery later, or
+// when that one is due if sooner, but never within minPromoteGap of the last, so
+// that reports due one after another are taken up together.
+func nextPromotion(last, due time.Time) time.Time {
+	next := last.Add(promoteEvery)
+	if !due.IsZero() && due.Before(next) {
+		next = due
+		if gap := last.Add(minPromoteGap); next.Before(gap) {
+			next = gap
+		}
+	}
+	return next
+}
+
+// promoteDue promotes q's due reports, and returns when the next one left is due
+// (zero: none, or unknown after an error).
+func (p *Pipeline) promoteDue(ctx context.Context, q *queue) time.Time {
 	for ctx.Err() == nil {
-		n, err := q.promoteDue(ctx, time.Now(), 200)
+		n, next, err := q.promoteDue(ctx, time.Now(), 200)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.quietly(err).Msg("promoting due retries")
 			}
-			return
+			return time.Time{}
 		}
 		if n < 200 {
-			return
+			return next
 		}
 	}
+	return time.Time{}
+}
+
+// lookAt tells the lane's promotion loop that a report is due again at t.
+func (l *lane) lookAt(t time.Time) {
+	l.soonMu.Lock()
+	defer l.soonMu.Unlock()
+	if l.soon.IsZero() || t.Before(l.soon) {
+		l.soon = t
+		select {
+		case l.sooner <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeSoon returns the earliest look asked for since the last call, and forgets it.
+func (l *lane) takeSoon() time.Time {
+	l.soonMu.Lock()
+	defer l.soonMu.Unlock()
+	t := l.soon
+	l.soon = time.Time{}
+	return t
 }
 
 // trim trims every game's queue (tests call it).
@@ -507,8 +583,12 @@ if redis.call('HGET', KEYS[2], 'delivery') == 'queued' and due <= tonumber(ARGV[
 end
 return {tok, prior, started, h}`
 
-// promoteEvery is how often the reports due again are put back on their queue.
-const promoteEvery = 250 * time.Millisecond
+// promoteEvery is how often the reports due again are put back on their queue, at
+// the least; minPromoteGap is the least time between two promotions.
+const (
+	promoteEvery  = 250 * time.Millisecond
+	minPromoteGap = 10 * time.Millisecond
+)
 
 // recordGrace is how long a queue entry whose record is missing is taken to be
 // early rather than stale. On Redis Cluster a report's record and its queue entry
@@ -519,15 +599,16 @@ const recordGrace = 30 * time.Second
 // lookAgainIn is when a queue entry whose record is missing, and that is age old, is
 // looked at again: soon while it is young, as its record was written at the same
 // time and lands within milliseconds; then as long as it has waited, a second at
-// most, so an entry whose record is gone is not read over and over. (The entries
-// due are taken up every promoteEvery.)
+// most, so an entry whose record is gone is not read over and over. (An entry is
+// taken up when due: promote.)
 func lookAgainIn(age time.Duration) time.Duration {
 	return min(max(age, 50*time.Millisecond), time.Second)
 }
 
 // handle brings one report up to date, then in one round trip records what people
 // were told, releases the report's lock, and acknowledges or reschedules its entry.
-func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
+func (p *Pipeline) handle(ctx context.Context, l *lane, m redis.XMessage) {
+	q := l.q
 	id, _ := m.Values["id"].(string)
 	log := p.log.With().Str("report_id", id).Logger()
 	rdb := p.rdb
@@ -545,7 +626,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 	if errors.Is(err, redis.Nil) {
 		// Another worker has it in hand, or had (a crashed one's lock lapses within
 		// lockTTL): look again shortly.
-		p.finish(ctx, q, m, id, "", time.Now().Add(lockedLook), nil, nil, log)
+		p.finish(ctx, l, m, id, "", time.Now().Add(lockedLook), nil, nil, log)
 		return
 	}
 	if err != nil {
@@ -561,7 +642,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 		if age := now.Sub(entryTime(m.ID)); errors.Is(err, ErrNoReport) && age < recordGrace {
 			retryAt = now.Add(lookAgainIn(age)) // not written yet: look again in a moment
 		}
-		p.finish(ctx, q, m, id, owner, retryAt, nil, nil, log)
+		p.finish(ctx, l, m, id, owner, retryAt, nil, nil, log)
 		return
 	}
 	if started != "" {
@@ -579,7 +660,7 @@ func (p *Pipeline) handle(ctx context.Context, q *queue, m redis.XMessage) {
 		_ = p.unlock.Run(ctx, rdb, []string{lockKey(id)}, owner).Err()
 		return
 	}
-	p.finish(ctx, q, m, id, owner, retryAt, told, r, log)
+	p.finish(ctx, l, m, id, owner, retryAt, told, r, log)
 }
 
 // beginAttempt runs beginLua for report id. With REDIS_WAIT_REPLICAS, it then waits
@@ -611,8 +692,10 @@ func (p *Pipeline) beginAttempt(ctx context.Context, id, owner string, now time.
 
 // finish records fields, keeps up the lists the report tidy is in (when it is set),
 // releases the lock (when owner is set), and acknowledges the entry or, with
-// retryAt, reschedules the report: one round trip.
-func (p *Pipeline) finish(ctx context.Context, q *queue, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, tidy *Report, log zerolog.Logger) {
+// retryAt, reschedules the report: one round trip. The lane's promotion then takes
+// it up when due.
+func (p *Pipeline) finish(ctx context.Context, l *lane, m redis.XMessage, id, owner string, retryAt time.Time, fields map[string]any, tidy *Report, log zerolog.Logger) {
+	q := l.q
 	_, err := p.rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
 		if len(fields) > 0 {
 			pp.HSet(ctx, reportKey(id), fields)
@@ -628,6 +711,10 @@ func (p *Pipeline) finish(ctx context.Context, q *queue, m redis.XMessage, id, o
 	})
 	if err != nil {
 		p.quietly(err).Str("report_id", id).Msg("acknowledging a report; it will be reclaimed")
+		return
+	}
+	if !retryAt.IsZero() {
+		l.lookAt(retryAt)
 	}
 }
 

@@ -525,6 +525,82 @@ func TestPipelineLooksSoonAtAYoungEntry(t *testing.T) {
 	}
 }
 
+// TestPipelineTakesUpAnEarlyEntryWhenDue: the look scheduled for an entry found
+// before its record is taken when it is due, not at the next regular promotion
+// (promoteEvery, 250 ms), which on Redis Cluster held such reports back up to a
+// quarter of a second more (BenchmarkDelivery, cluster, paced). Six entries, one
+// after the other: with promotions only every 250 ms, the chance that each is
+// taken up within 120 ms of its due time is about 1%.
+func TestPipelineTakesUpAnEarlyEntryWhenDue(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.run(PipelineOptions{})
+	ctx := context.Background()
+	q := w.svc.queues[RallyHere]
+	var late []time.Duration
+	for range 6 {
+		id := NewID(time.Now())
+		if err := w.rdb.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: []string{"id", id}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var due time.Time
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			score, err := w.rdb.ZScore(ctx, q.retry, id).Result()
+			if err == nil {
+				due = time.UnixMilli(int64(score))
+				break
+			}
+			if !errors.Is(err, redis.Nil) || time.Now().After(deadline) {
+				t.Fatalf("the early entry was never scheduled to be looked at again: %v", err)
+			}
+		}
+		// Taken up: put back on the stream, by a second entry of the same report.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			entries, err := w.rdb.XRange(ctx, q.stream, "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again []redis.XMessage
+			for _, e := range entries {
+				if e.Values["id"] == id {
+					again = append(again, e)
+				}
+			}
+			if len(again) > 1 {
+				late = append(late, entryTime(again[1].ID).Sub(due))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the early entry was never taken up again")
+			}
+		}
+	}
+	t.Logf("taken up after its due time by %v", late)
+	if slices.Max(late) > 120*time.Millisecond {
+		t.Fatalf("taken up after its due time by %v; want each within 120ms", late)
+	}
+}
+
+func TestNextPromotion(t *testing.T) {
+	t.Parallel()
+	last := time.UnixMilli(1_000_000)
+	for _, tc := range []struct {
+		name string
+		due  time.Time
+		want time.Time
+	}{
+		{"none due", time.Time{}, last.Add(promoteEvery)},
+		{"due later than the regular one", last.Add(time.Second), last.Add(promoteEvery)},
+		{"due sooner", last.Add(40 * time.Millisecond), last.Add(40 * time.Millisecond)},
+		{"due at once", last.Add(time.Millisecond), last.Add(minPromoteGap)},
+		{"overdue", last.Add(-time.Second), last.Add(minPromoteGap)},
+	} {
+		if got := nextPromotion(last, tc.due); !got.Equal(tc.want) {
+			t.Errorf("%s: nextPromotion = last+%v; want last+%v", tc.name, got.Sub(last), tc.want.Sub(last))
+		}
+	}
+}
+
 func TestLookAgainIn(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ age, want time.Duration }{

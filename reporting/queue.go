@@ -106,7 +106,8 @@ func (q *queue) reclaim(ctx context.Context, consumer string, minIdle time.Durat
 	return msgs, next, nil
 }
 
-// promoteLua moves reports whose retry is due back into the stream.
+// promoteLua moves reports whose retry is due back into the stream, and returns how
+// many it moved and when the next one left is due (its score; "" for none).
 // KEYS retry set, stream; ARGV now (ms), how many at most.
 const promoteLua = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -114,18 +115,29 @@ for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('XADD', KEYS[2], '*', 'id', id)
 end
-return #due`
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, first[2] or ''}`
 
 var promoteScript = redis.NewScript(promoteLua)
 
 // promoteDue moves up to n reports whose retry is due into the stream; it returns
-// how many it moved.
-func (q *queue) promoteDue(ctx context.Context, now time.Time, n int) (int, error) {
-	moved, err := promoteScript.Run(ctx, q.rdb, []string{q.retry, q.stream}, now.UnixMilli(), n).Int()
-	if err != nil {
-		return 0, fmt.Errorf("promoting due %s retries: %w", q.game, err)
+// how many it moved and when the next report left is due (zero: none is).
+func (q *queue) promoteDue(ctx context.Context, now time.Time, n int) (int, time.Time, error) {
+	res, err := promoteScript.Run(ctx, q.rdb, []string{q.retry, q.stream}, now.UnixMilli(), n).Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected reply %v", res)
 	}
-	return moved, nil
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("promoting due %s retries: %w", q.game, err)
+	}
+	moved, _ := res[0].(int64)
+	var next time.Time
+	if score, _ := res[1].(string); score != "" {
+		if ms, err := strconv.ParseFloat(score, 64); err == nil {
+			next = time.UnixMilli(int64(ms))
+		}
+	}
+	return int(moved), next, nil
 }
 
 // rescheduleLua acknowledges a stream entry and schedules its report for later, in one
